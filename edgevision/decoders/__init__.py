@@ -1,0 +1,1 @@
+"""One module per model family; ``select_decoder`` picks one from the model's tensors."""

@@ -1,0 +1,1 @@
+"""Loading a TFLite model and running frames through it."""

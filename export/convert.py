@@ -1,0 +1,134 @@
+"""Keras model -> TFLite bytes, float32, float16, dynamic-range or full-integer int8.
+
+Keras 3 models are written through ``keras.export.ExportArchive``: a plain ``tf.Module`` keeps
+resource variables that the int8 calibrator cannot read, and freezing the graph first would
+inline the ``TFLite_Detection_PostProcess`` composite function away.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import tensorflow as tf
+
+import keras
+
+log = logging.getLogger(__name__)
+
+Quantization = Literal["float32", "float16", "dynamic", "int8"]
+IODType = Literal["uint8", "int8", "float32"]
+
+
+@dataclass(frozen=True)
+class SSDPostProcess:
+    """Settings of the ``TFLite_Detection_PostProcess`` op that ends an SSD model.
+
+    The model's two outputs are box encodings ``[1, A, 4]`` (ty, tx, th, tw relative to the
+    anchors, scaled by the scales below) and class scores ``[1, A, C + 1]`` with background at
+    column 0; ``anchors`` is ``[A, 4]`` (ycenter, xcenter, h, w), normalized.
+    """
+
+    anchors: np.ndarray
+    num_classes: int
+    max_detections: int = 20
+    score_threshold: float = 0.3
+    iou_threshold: float = 0.5
+    y_scale: float = 10.0
+    x_scale: float = 10.0
+    h_scale: float = 5.0
+    w_scale: float = 5.0
+
+    def implements_signature(self) -> str:
+        """The attribute string the MLIR converter reads to emit the custom op."""
+        attrs = [
+            ("max_detections", "i", self.max_detections),
+            ("max_classes_per_detection", "i", 1),
+            ("use_regular_nms", "b", "false"),
+            ("nms_score_threshold", "f", self.score_threshold),
+            ("nms_iou_threshold", "f", self.iou_threshold),
+            ("y_scale", "f", self.y_scale),
+            ("x_scale", "f", self.x_scale),
+            ("h_scale", "f", self.h_scale),
+            ("w_scale", "f", self.w_scale),
+            ("num_classes", "i", self.num_classes),
+        ]
+        parts = ['name: "TFLite_Detection_PostProcess"']
+        parts += [f'attr {{ key: "{k}" value {{ {t}: {v} }} }}' for k, t, v in attrs]
+        return " ".join(parts)
+
+
+def _serving_function(model: keras.Model, postprocess: SSDPostProcess | None) -> Callable:
+    if postprocess is None:
+        return lambda x: model(x, training=False)
+
+    anchors = tf.constant(postprocess.anchors.astype(np.float32))
+
+    @tf.function(experimental_implements=postprocess.implements_signature())
+    def detection_postprocess(box_encodings, class_predictions, anchor_boxes):
+        # Placeholder body: the converter replaces this whole function with the TFLite op.
+        zero = tf.constant(0.0, dtype=tf.float32)
+        return zero, zero, zero, zero
+
+    def serve(x):
+        box_encodings, class_scores = model(x, training=False)
+        return detection_postprocess(box_encodings, class_scores, anchors)
+
+    return serve
+
+
+def convert(
+    model: keras.Model,
+    quantization: Quantization = "int8",
+    representative_images: Iterable[np.ndarray] | None = None,
+    io_dtype: IODType = "uint8",
+    postprocess: SSDPostProcess | None = None,
+) -> bytes:
+    """Convert ``model`` (one float image input, values as the model expects) to TFLite.
+
+    For ``int8`` the representative images (each ``[H, W, C]`` float32, already normalized the
+    way the model was trained) calibrate every tensor; inputs and outputs become ``io_dtype``.
+    The SSD post-processing op keeps float outputs, as in every published SSD model.
+    """
+    input_shape = (1, *model.input_shape[1:])
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serve",
+        _serving_function(model, postprocess),
+        input_signature=[tf.TensorSpec(input_shape, tf.float32)],
+    )
+    with tempfile.TemporaryDirectory() as saved_model_dir:
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        converter.allow_custom_ops = postprocess is not None
+        if quantization == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantization == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantization == "int8":
+            if representative_images is None:
+                raise ValueError("int8 quantization needs representative_images")
+            images = [np.asarray(im, np.float32) for im in representative_images]
+
+            def representative_dataset():
+                for image in images:
+                    yield [image[np.newaxis]]
+
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative_dataset
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if io_dtype != "float32":
+                converter.inference_input_type = getattr(tf, io_dtype)
+                if postprocess is None:
+                    converter.inference_output_type = getattr(tf, io_dtype)
+        elif quantization != "float32":
+            raise ValueError(f"unknown quantization {quantization!r}")
+        tflite_model = converter.convert()
+    log.info("converted %s to %s TFLite (%d bytes)", model.name, quantization, len(tflite_model))
+    return tflite_model
