@@ -1,0 +1,108 @@
+"""Source frame -> model input tensor: colour order, resize (stretch or letterbox), normalize
+and quantize.
+
+Normalization and quantization are folded into one 256-entry lookup table per channel, so
+each frame costs one resize and one table lookup whatever the model's input type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from edgevision.decoders.base import InputTransform, ResizeMode
+from edgevision.inference.tensors import TensorSpec
+
+LETTERBOX_FILL = 114
+
+
+def default_normalization(spec: TensorSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean and std to assume when a model carries no metadata.
+
+    Quantized inputs take raw pixels as their quantized values (uint8) or shifted by 128
+    (int8): the convention of TF Object Detection API, Coral and Model Maker models. Float
+    inputs take pixels scaled to [0, 1], as Ultralytics exports expect.
+    """
+    if spec.quantized:
+        shift = 128.0 if spec.dtype == np.int8 else 0.0
+        return (spec.zero_point + shift,), (1.0 / spec.scale,)
+    return (0.0,), (255.0,)
+
+
+class Preprocessor:
+    """Writes one frame into a model input; keeps what is needed to map results back."""
+
+    def __init__(
+        self,
+        spec: TensorSpec,
+        resize: ResizeMode,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
+        if len(spec.shape) != 4:
+            raise ValueError(f"expected a 4-D image input, got shape {list(spec.shape)}")
+        self.spec = spec
+        self.resize = resize
+        self.channels_first = spec.shape[1] in (1, 3) and spec.shape[3] not in (1, 3)
+        if self.channels_first:
+            _, self.channels, self.height, self.width = spec.shape
+        else:
+            _, self.height, self.width, self.channels = spec.shape
+        if mean is None or std is None:
+            mean, std = default_normalization(spec)
+        self._lut = self._lookup_table(mean, std)
+
+    def _lookup_table(self, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+        """``[256, channels]`` table mapping a pixel value to the input tensor's value."""
+        pixels = np.arange(256, dtype=np.float64)[:, None]
+        mean_arr = np.broadcast_to(np.asarray(mean, np.float64), (self.channels,))
+        std_arr = np.broadcast_to(np.asarray(std, np.float64), (self.channels,))
+        real = (pixels - mean_arr) / std_arr
+        return self.spec.quantize(real.astype(np.float32))
+
+    def transform_for(self, source_hw: tuple[int, int]) -> InputTransform:
+        h, w = source_hw
+        if self.resize == "stretch":
+            return InputTransform(source_hw, (self.height, self.width), self.width / w, self.height / h, 0.0, 0.0)
+        scale = min(self.width / w, self.height / h)
+        new_w, new_h = round(w * scale), round(h * scale)
+        pad_x = (self.width - new_w) // 2
+        pad_y = (self.height - new_h) // 2
+        return InputTransform(source_hw, (self.height, self.width), scale, scale, float(pad_x), float(pad_y))
+
+    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, InputTransform]:
+        """The input tensor value ``[1, ...]`` for ``image_bgr`` and its transform."""
+        transform = self.transform_for(image_bgr.shape[:2])
+        if self.channels == 1:
+            image = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        else:
+            image = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        resized = self._resize(image, transform)
+        if resized.ndim == 2:
+            resized = resized[:, :, None]
+        if self.channels == 1:
+            values = self._lut[resized[..., 0], 0][..., None]
+        else:
+            values = self._lut[resized, np.arange(self.channels)]
+        if self.channels_first:
+            values = values.transpose(2, 0, 1)
+        return values[np.newaxis], transform
+
+    def _resize(self, image: np.ndarray, transform: InputTransform) -> np.ndarray:
+        if self.resize == "stretch":
+            return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        h, w = image.shape[:2]
+        new_w, new_h = round(w * transform.scale_x), round(h * transform.scale_y)
+        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        pad_x, pad_y = int(transform.pad_x), int(transform.pad_y)
+        return cv2.copyMakeBorder(
+            resized,
+            pad_y,
+            self.height - new_h - pad_y,
+            pad_x,
+            self.width - new_w - pad_x,
+            cv2.BORDER_CONSTANT,
+            value=(LETTERBOX_FILL,) * 3,
+        )

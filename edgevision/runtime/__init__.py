@@ -1,0 +1,1 @@
+"""Hardware-facing pieces: the TFLite runtime import and accelerator delegates."""
