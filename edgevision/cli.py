@@ -1,0 +1,150 @@
+"""The ``edgevision`` command line.
+
+Errors a user can cause end in one line on stderr and a non-zero exit code; ``--debug``
+shows the traceback. ``train`` and ``export`` are loaded only when used, so the runtime never
+imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from edgevision import __version__
+from edgevision.errors import EdgevisionError, UsageError
+
+log = logging.getLogger("edgevision")
+
+_LAZY_COMMANDS = {
+    "train": ("train.cli", "train", "train models"),
+    "export": ("export.cli", "export", "convert a trained model to TFLite"),
+}
+
+
+class _LazyGroup(click.Group):
+    """Resolves the desktop-only commands on first use, with a clear error without the extra."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in _LAZY_COMMANDS:
+            return super().get_command(ctx, name)
+        module_name, attribute, help_text = _LAZY_COMMANDS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            missing = exc.name or "a dependency"
+
+            @click.command(name, help=help_text, context_settings={"ignore_unknown_options": True})
+            @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+            def unavailable(args: tuple[str, ...]) -> None:
+                raise UsageError(
+                    f"'edgevision {name}' needs {missing}: install the desktop extra with "
+                    "pip install 'edgevision[train]'"
+                )
+
+            return unavailable
+        return getattr(module, attribute)
+
+
+def _configure_logging(level: str, debug: bool) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if debug else getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(__version__, prog_name="edgevision")
+@click.option("--debug", is_flag=True, help="Debug logs and full tracebacks on errors.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, log_level: str) -> None:
+    """Real-time video recognition with quantized TFLite models."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    _configure_logging(log_level, debug)
+
+
+@cli.command()
+@click.option("--model", "models", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="TFLite model; repeat to run several on each frame. Default: the shipped detector.")
+@click.option("--labels", "labels", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Label file for the --model at the same position (overrides its metadata).")
+@click.option("--source", help="demo, a video file, rtsp://..., http(s)://..., picamera2:N.")
+@click.option("--camera", help="Camera number (V4L2) or 'picam'.")
+@click.option("--camera-name", help="Name used in results and topics. Default: from the source.")
+@click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
+@click.option("--loop", is_flag=True, help="Play a file source again when it ends.")
+@click.option("--realtime", is_flag=True, help="Pace a file at its frame rate, dropping late frames.")
+@click.option("--threads", type=click.IntRange(min=1), help="Interpreter threads.")
+@click.option("--delegate", help="edgetpu, gpu, or a delegate library path.")
+@click.option("--delegate-fallback", type=click.Choice(["cpu", "fail"]), default="cpu", show_default=True,
+              help="What to do when the delegate cannot load.")
+@click.option("--family", type=click.Choice(["ssd", "yolo", "segmentation", "classification"]),
+              help="Force the model family when it cannot be told from the model.")
+@click.option("--score-threshold", type=click.FloatRange(0, 1), help="Minimum detection score.")
+@click.option("--iou-threshold", type=click.FloatRange(0, 1), help="IoU for host-side NMS.")
+@click.option("--output", type=click.Choice(["stdout", "none"]), default="stdout", show_default=True,
+              help="Where per-frame JSON lines go.")
+@click.option("--polygons", is_flag=True, help="Add segmentation mask polygons to the JSON.")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Write the annotated video.")
+@click.option("--display", is_flag=True, help="Show the annotated video in a window.")
+def run(**options) -> None:
+    """Stream frames through the models and publish what they see."""
+    from edgevision.app import run_from_options  # noqa: PLC0415 - keeps --help fast
+
+    run_from_options(options)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), help="Label file to check.")
+@click.option("--delegate", help="Check whether this delegate would take the model.")
+def inspect(model: Path, as_json: bool, labels: Path | None, delegate: str | None) -> None:
+    """Show a model's tensors, detected family, labels and normalization."""
+    from edgevision.inspect import inspect_model  # noqa: PLC0415
+
+    inspect_model(model, as_json=as_json, labels=labels, delegate=delegate)
+
+
+def main() -> None:
+    """Entry point: turns user errors into one line and an exit code."""
+    debug = "--debug" in sys.argv[1:]
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `edgevision run | head` ends quietly
+    try:
+        cli.main(standalone_mode=False)
+    except EdgevisionError as exc:
+        if debug:
+            raise
+        click.echo(f"edgevision: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("edgevision: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as exc:
+        if debug:
+            raise
+        click.echo(f"edgevision: error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+

@@ -1,0 +1,1 @@
+"""Where results go: payloads, stdout, drawing, recording, MQTT, HTTP."""
