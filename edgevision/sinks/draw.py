@@ -1,0 +1,181 @@
+"""Drawing results onto frames: boxes with labels, translucent class masks, an info overlay.
+
+Annotators follow the supervision style: configuration in ``__init__``, one ``annotate`` method
+that draws onto the image it is given and returns it. :func:`draw_frame_result` copies the
+frame once and runs them for every model's result, so the source frame is never changed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+
+from edgevision.core import Classifications, Detections, FrameResult, Labels, Segmentation
+
+log = logging.getLogger(__name__)
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+# BGR, chosen to stay distinct from each other and readable with black or white text.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
+    (10, 249, 72), (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0),
+    (168, 153, 44), (255, 194, 0), (147, 69, 52), (255, 115, 100), (236, 24, 0),
+    (255, 56, 132), (133, 0, 82), (255, 56, 203), (200, 149, 255), (199, 55, 255),
+)  # fmt: skip
+
+
+def class_color(class_id: int) -> tuple[int, int, int]:
+    """The same colour for a class id in every frame, model and sink."""
+    return PALETTE[int(class_id) % len(PALETTE)]
+
+
+def _text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
+    b, g, r = background
+    return (0, 0, 0) if 0.114 * b + 0.587 * g + 0.299 * r > 140 else (255, 255, 255)
+
+
+def _font_scale(image: np.ndarray) -> float:
+    """Readable on a 320 px thumbnail and a 1080p frame alike."""
+    return float(np.clip(min(image.shape[:2]) / 720.0, 0.35, 1.0))
+
+
+def _label(image: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int], scale: float) -> None:
+    """A filled tag with ``text`` whose bottom-left corner is at (x, y), kept inside the image."""
+    thickness = max(1, round(scale * 2))
+    (w, h), baseline = cv2.getTextSize(text, FONT, scale, thickness)
+    x = int(np.clip(x, 0, max(0, image.shape[1] - w - 4)))
+    y = int(np.clip(y, h + baseline + 2, image.shape[0]))
+    cv2.rectangle(image, (x, y - h - baseline - 2), (x + w + 4, y), color, cv2.FILLED)
+    cv2.putText(image, text, (x + 2, y - baseline), FONT, scale, _text_color(color), thickness, cv2.LINE_AA)
+
+
+class BoxAnnotator:
+    """Boxes in class colours, tagged with ``[#track] label score``."""
+
+    def __init__(self, thickness: int | None = None, show_score: bool = True, font_scale: float | None = None) -> None:
+        self.thickness = thickness
+        self.show_score = show_score
+        self.font_scale = font_scale
+
+    def annotate(self, image: np.ndarray, detections: Detections, labels: Labels) -> np.ndarray:
+        scale = self.font_scale or _font_scale(image)
+        thickness = self.thickness or max(1, round(scale * 3))
+        for i in range(len(detections)):
+            x1, y1, x2, y2 = (int(round(v)) for v in detections.xyxy[i])
+            class_id = int(detections.class_ids[i])
+            color = class_color(class_id)
+            cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
+            text = labels[class_id]
+            if self.show_score:
+                text += f" {float(detections.scores[i]):.2f}"
+            if detections.track_ids is not None:
+                text = f"#{int(detections.track_ids[i])} {text}"
+            tag_y = y1 if y1 > 20 else y1 + 20  # inside the box when it touches the top edge
+            _label(image, text, x1, tag_y, color, scale)
+        return image
+
+
+class SegmentationAnnotator:
+    """Each class's pixels blended with its colour, and a legend of the classes present."""
+
+    def __init__(self, opacity: float = 0.45, background_class: int | None = 0, legend: bool = True) -> None:
+        if not 0.0 <= opacity <= 1.0:
+            raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+        self.opacity = opacity
+        self.background_class = background_class
+        self.legend = legend
+
+    def annotate(self, image: np.ndarray, segmentation: Segmentation, labels: Labels) -> np.ndarray:
+        class_map = segmentation.class_map
+        if class_map.shape != image.shape[:2]:
+            class_map = cv2.resize(
+                class_map.astype(np.int32), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST
+            )
+        lut = np.array([class_color(c) for c in range(max(segmentation.num_classes, 1))], np.float32)
+        mask = class_map != self.background_class if self.background_class is not None else np.ones_like(class_map, bool)
+        mask &= (class_map >= 0) & (class_map < len(lut))
+        if mask.any():
+            overlay = lut[class_map[mask]]
+            blended = image[mask].astype(np.float32) * (1.0 - self.opacity) + overlay * self.opacity
+            image[mask] = np.round(blended).astype(np.uint8)
+        if self.legend:
+            present = [int(c) for c in np.unique(class_map[mask])]
+            self._draw_legend(image, present, labels)
+        return image
+
+    @staticmethod
+    def _draw_legend(image: np.ndarray, class_ids: list[int], labels: Labels) -> None:
+        """Swatches and names in the top-right corner, one row per class present."""
+        scale = _font_scale(image)
+        thickness = max(1, round(scale * 2))
+        (_, row_h), baseline = cv2.getTextSize("Ag", FONT, scale, thickness)
+        row = row_h + baseline + 4
+        names = [labels[c] for c in class_ids]
+        width = max((cv2.getTextSize(n, FONT, scale, thickness)[0][0] for n in names), default=0) + row + 8
+        x0 = max(0, image.shape[1] - width - 4)
+        for i, (class_id, name) in enumerate(zip(class_ids, names)):
+            y = 4 + i * row
+            if y + row > image.shape[0]:
+                break
+            cv2.rectangle(image, (x0, y), (image.shape[1] - 1, y + row), (0, 0, 0), cv2.FILLED)
+            cv2.rectangle(image, (x0 + 3, y + 3), (x0 + row - 3, y + row - 3), class_color(class_id), cv2.FILLED)
+            cv2.putText(image, name, (x0 + row + 2, y + row - baseline - 2), FONT, scale, (255, 255, 255),
+                        thickness, cv2.LINE_AA)  # fmt: skip
+
+
+class ClassificationAnnotator:
+    """A classifier's top class and score as a tag in the bottom-left corner (``row`` 0 lowest)."""
+
+    def annotate(self, image: np.ndarray, classifications: Classifications, labels: Labels, row: int = 0) -> np.ndarray:
+        if len(classifications):
+            class_id = int(classifications.class_ids[0])
+            scale = _font_scale(image)
+            text = f"{labels[class_id]} {float(classifications.scores[0]):.2f}"
+            (_, h), baseline = cv2.getTextSize(text, FONT, scale, max(1, round(scale * 2)))
+            _label(image, text, 0, image.shape[0] - row * (h + baseline + 6), class_color(class_id), scale)
+        return image
+
+
+class InfoAnnotator:
+    """Camera name, frame index and processing FPS in the top-left corner."""
+
+    def annotate(self, image: np.ndarray, camera: str, index: int, fps: float | None = None) -> np.ndarray:
+        text = f"{camera} #{index}"
+        if fps is not None:
+            text += f"  {fps:.1f} FPS"
+        scale = _font_scale(image)
+        (_, h), baseline = cv2.getTextSize(text, FONT, scale, max(1, round(scale * 2)))
+        _label(image, text, 0, h + baseline + 6, (0, 0, 0), scale)
+        return image
+
+
+_BOXES = BoxAnnotator()
+_MASKS = SegmentationAnnotator()
+_CLASSES = ClassificationAnnotator()
+_INFO = InfoAnnotator()
+
+
+def draw_frame_result(image: np.ndarray, frame_result: FrameResult, fps: float | None = None) -> np.ndarray:
+    """A copy of ``image`` with every model's results and the info line drawn on it.
+
+    Masks go first so boxes and text of other models stay readable on top of them.
+    """
+    canvas = image.copy()
+    results = frame_result.results
+    for result in results:
+        if isinstance(result.prediction, Segmentation):
+            _MASKS.annotate(canvas, result.prediction, result.labels)
+    for result in results:
+        if isinstance(result.prediction, Detections):
+            _BOXES.annotate(canvas, result.prediction, result.labels)
+    row = 0
+    for result in results:
+        if isinstance(result.prediction, Classifications):
+            _CLASSES.annotate(canvas, result.prediction, result.labels, row=row)
+            row += 1
+    frame = frame_result.frame
+    _INFO.annotate(canvas, frame.camera, frame.index, fps)
+    return canvas
