@@ -61,6 +61,22 @@ def test_realtime_paces_at_file_fps(tmp_path: Path) -> None:
     assert 0.4 <= elapsed < 2.0  # 10 frames at 20 fps: about 0.5 s, not as fast as decoding
 
 
+def test_realtime_skips_frames_a_slow_consumer_missed(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", frames=20, fps=20.0)
+    start = time.monotonic()
+    with open_source(str(clip), realtime=True) as source:
+        frames = []
+        for frame in source:
+            frames.append(frame)
+            time.sleep(0.12)  # slower than the clip's 50 ms per frame
+        elapsed = time.monotonic() - start
+    numbers = [frame_number(f.image) for f in frames]
+    assert source.frames_read + source.frames_dropped == 20
+    assert 5 <= source.frames_dropped <= 16
+    assert numbers == sorted(numbers) and numbers == [f.index for f in frames]  # index = file position
+    assert elapsed < 1.8  # the clip lasts 1 s; without skipping it would take 20 * 0.12 s
+
+
 def test_demo_resolves_through_assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clip = write_clip(tmp_path / "demo.mp4", frames=4)
     monkeypatch.setattr(edgevision.assets, "demo_clip_path", lambda: clip)

@@ -97,8 +97,9 @@ def stream_name(url: str) -> str:
 class FileSource(Source):
     """Every frame of a video file, in order; ends at the end of the file, or loops.
 
-    ``realtime`` paces frames at the file's frame rate, so a clip behaves like a camera in
-    demos; otherwise frames come as fast as they are processed.
+    ``realtime`` plays the file like a camera: frames come at the file's frame rate, and a
+    frame whose time has passed while the consumer was busy is skipped (counted in
+    ``frames_dropped``) instead of piling up. Otherwise every frame comes as fast as it is used.
     """
 
     is_live = False
@@ -131,11 +132,14 @@ class FileSource(Source):
 
     def __iter__(self) -> Iterator[Frame]:
         period = 1.0 / self.fps if self.realtime and self.fps > 0 else 0.0
-        next_due = time.monotonic()
+        start = time.monotonic()
+        position = 0  # frames taken from the file so far, on the realtime schedule
         frames_this_pass = 0
         while not self._closed:
-            ok, image = self._capture.read()
-            if not ok or image is None:
+            late = period > 0 and time.monotonic() > start + (position + 1) * period
+            grabbed = self._capture.grab()
+            image = self._capture.retrieve()[1] if grabbed and not late else None
+            if not grabbed or (image is None and not late):
                 if frames_this_pass == 0:
                     raise SourceError(
                         f"cannot read video file {self.path}: no frame could be decoded "
@@ -149,10 +153,13 @@ class FileSource(Source):
                 frames_this_pass = 0
                 continue
             frames_this_pass += 1
-            if period:  # never burst to catch up after a slow frame: a late frame resets the clock
-                time.sleep(max(0.0, next_due - time.monotonic()))
-                next_due = max(next_due, time.monotonic()) + period
-            frame = Frame(image=image, index=self.frames_read, timestamp=time.time(), camera=self.camera)
+            position += 1
+            if image is None:  # late: skip it without decoding
+                self.frames_dropped += 1
+                continue
+            if period:
+                time.sleep(max(0.0, start + (position - 1) * period - time.monotonic()))
+            frame = Frame(image=image, index=position - 1, timestamp=time.time(), camera=self.camera)
             self.frames_read += 1
             yield frame
 
