@@ -30,6 +30,8 @@ class VideoRecorder:
         self.fps = float(fps)
         if self.fps <= 0:
             raise UsageError(f"recording frame rate must be positive, got {fps}")
+        if self.path.is_dir():
+            raise UsageError(f"cannot record to {self.path}: it is a folder; give a file such as {self.path / 'out.mp4'}")
         suffix = self.path.suffix.lower()
         if suffix not in FOURCC_BY_SUFFIX:
             raise UsageError(
@@ -37,7 +39,7 @@ class VideoRecorder:
             )
         self.fourcc = FOURCC_BY_SUFFIX[suffix]
         parent = self.path.parent
-        if self.path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK):
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise UsageError(
                 f"cannot record to {self.path}: {parent} is not a writable folder; choose another --record path"
             )
