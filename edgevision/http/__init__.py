@@ -1,0 +1,5 @@
+"""Live view over HTTP: MJPEG streams, snapshots, JSON stats and events, Prometheus metrics."""
+
+from edgevision.http.server import HttpSink
+
+__all__ = ["HttpSink"]
