@@ -1,22 +1,32 @@
-"""The frame loop: source -> models -> (tracking) -> sinks, one direction only."""
+"""The frame loop: source -> models -> (tracking) -> sinks, one direction only.
+
+Three stages overlap on separate threads: reading and decoding frames, inference (the
+interpreter's ``invoke`` releases the GIL), and drawing plus publishing. Bounded queues join
+them, so a file is processed frame by frame in order and a live source (which keeps only its
+freshest frame) never builds up latency.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from edgevision.core import FrameResult
+from edgevision.core import Frame, FrameResult
 from edgevision.inference.model import Model
 from edgevision.sinks.payload import frame_payload
 from edgevision.sources.base import Source
 
 log = logging.getLogger(__name__)
+
+QUEUE_DEPTH = 2
+_END = object()
 
 
 class Sink(Protocol):
@@ -29,16 +39,24 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+FrameHook = Callable[[FrameResult], FrameResult]
+
+
 @dataclass
 class RunStats:
     frames: int = 0
     started: float = field(default_factory=time.monotonic)
     first_result_s: float | None = None
+    stage_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
         elapsed = time.monotonic() - self.started
         return self.frames / elapsed if elapsed > 0 else 0.0
+
+    def add_timings(self, timings: dict[str, float]) -> None:
+        for name, ms in timings.items():
+            self.stage_ms[name] = self.stage_ms.get(name, 0.0) + ms
 
 
 class FpsMeter:
@@ -57,6 +75,21 @@ class FpsMeter:
         return (len(self._times) - 1) / (self._times[-1] - self._times[0])
 
 
+class _Stage(threading.Thread):
+    """A daemon thread that remembers the exception that ended it."""
+
+    def __init__(self, name: str, target: Callable[[], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._work = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # re-raised on the main thread by Pipeline.run
+            self.error = exc
+
+
 class Pipeline:
     def __init__(
         self,
@@ -65,45 +98,129 @@ class Pipeline:
         sinks: Sequence[Sink],
         max_frames: int | None = None,
         polygons: bool = False,
+        hooks: Sequence[FrameHook] = (),
+        threaded: bool = True,
     ) -> None:
         self.source = source
         self.models = list(models)
         self.sinks = list(sinks)
         self.max_frames = max_frames
         self.polygons = polygons
+        self.hooks = list(hooks)
+        self.threaded = threaded
         self.stop_event = threading.Event()
         self.stats = RunStats()
         self._fps = FpsMeter()
 
-    def process(self, frame) -> FrameResult:
+    # -- the three stages -------------------------------------------------------------------
+
+    def infer(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
         results = tuple(model.predict(frame.image) for model in self.models)
         return FrameResult(frame, results, {"inference": (time.perf_counter() - t0) * 1e3})
 
+    def publish(self, result: FrameResult) -> None:
+        """Tracking hooks, payload, drawing (only if a sink wants it), then every sink."""
+        from edgevision.sinks.draw import draw_frame_result  # noqa: PLC0415 - only when drawing
+
+        t0 = time.perf_counter()
+        for hook in self.hooks:
+            result = hook(result)
+        fps = self._fps.tick()
+        payload = frame_payload(result, self.polygons)
+        annotated = None
+        if any(sink.needs_image for sink in self.sinks):
+            annotated = draw_frame_result(result.frame.image, result, fps)
+        for sink in self.sinks:
+            sink.handle(result, payload, annotated)
+        self.stats.frames += 1
+        self.stats.add_timings({**result.timings_ms, "publish": (time.perf_counter() - t0) * 1e3})
+        if self.stats.first_result_s is None:
+            self.stats.first_result_s = time.monotonic() - self.stats.started
+            log.info("first result after %.2f s", self.stats.first_result_s)
+
+    def _frames(self) -> Iterator[Frame]:
+        count = 0
+        for frame in self.source:
+            if self.stop_event.is_set():
+                return
+            yield frame
+            count += 1
+            if self.max_frames is not None and count >= self.max_frames:
+                return
+
+    # -- running -------------------------------------------------------------------------
+
     def run(self) -> RunStats:
         """Process frames until the source ends, ``max_frames`` or :meth:`stop`."""
-        from edgevision.sinks.draw import draw_frame_result  # noqa: PLC0415 - cv2 drawing only when needed
-
-        want_image = any(sink.needs_image for sink in self.sinks)
         try:
-            for frame in self.source:
-                if self.stop_event.is_set():
-                    break
-                result = self.process(frame)
-                fps = self._fps.tick()
-                payload = frame_payload(result, self.polygons)
-                annotated = draw_frame_result(frame.image, result, fps) if want_image else None
-                for sink in self.sinks:
-                    sink.handle(result, payload, annotated)
-                self.stats.frames += 1
-                if self.stats.first_result_s is None:
-                    self.stats.first_result_s = time.monotonic() - self.stats.started
-                if self.max_frames is not None and self.stats.frames >= self.max_frames:
-                    break
+            if self.threaded:
+                self._run_threaded()
+            else:
+                for frame in self._frames():
+                    self.publish(self.infer(frame))
         finally:
             self.close()
         log.info("processed %d frames at %.1f fps", self.stats.frames, self.stats.fps)
         return self.stats
+
+    def _run_threaded(self) -> None:
+        frames: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        results: queue.Queue = queue.Queue(QUEUE_DEPTH)
+
+        def read() -> None:
+            for frame in self._frames():
+                if not self._put(frames, frame, lambda: not self.stop_event.is_set()):
+                    return
+            self._put(frames, _END, lambda: not self.stop_event.is_set())
+
+        def write() -> None:
+            while (item := results.get()) is not _END:
+                self.publish(item)
+
+        reader, writer = _Stage("edgevision-read", read), _Stage("edgevision-publish", write)
+        reader.start()
+        writer.start()
+        try:
+            while not self.stop_event.is_set() and writer.is_alive():
+                try:
+                    frame = frames.get(timeout=0.1)
+                except queue.Empty:
+                    if not reader.is_alive() and frames.empty():
+                        break
+                    continue
+                if frame is _END:
+                    break
+                self._put(results, self.infer(frame), writer.is_alive)
+        finally:
+            # Results already made are still published; then the reader is released.
+            self._put(results, _END, writer.is_alive)
+            writer.join()
+            self.stop_event.set()
+            self._drain(frames)
+            reader.join(timeout=5)
+        for stage in (reader, writer):
+            if stage.error is not None:
+                raise stage.error
+
+    @staticmethod
+    def _put(q: queue.Queue, item: object, keep_waiting: Callable[[], bool]) -> bool:
+        """Blocking put that gives up (returning False) once ``keep_waiting()`` turns false."""
+        while True:
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if not keep_waiting():
+                    return False
+
+    @staticmethod
+    def _drain(q: queue.Queue) -> None:
+        try:
+            while True:
+                q.get_nowait()
+        except queue.Empty:
+            pass
 
     def stop(self) -> None:
         self.stop_event.set()
