@@ -1,0 +1,1 @@
+"""Running edgevision as a systemd service: readiness and watchdog notifications, unit install."""
