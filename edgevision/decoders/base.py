@@ -51,8 +51,8 @@ class InputTransform:
         out[:, [0, 2]] = (xyxy_input_px[:, [0, 2]] - self.pad_x) / self.scale_x
         out[:, [1, 3]] = (xyxy_input_px[:, [1, 3]] - self.pad_y) / self.scale_y
         h, w = self.source_hw
-        np.clip(out[:, [0, 2]], 0, w, out=out[:, [0, 2]])
-        np.clip(out[:, [1, 3]], 0, h, out=out[:, [1, 3]])
+        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w)  # fancy indexing copies: assign back
+        out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h)
         return out
 
 
