@@ -52,6 +52,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT``, ``PORT`` or ``[IPv6]:PORT`` as given to ``--http``."""
+    text = text.strip()
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or default_host
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UsageError(f"--http {text!r} is not HOST:PORT with a port 1-65535, e.g. 127.0.0.1:8080")
+    return host, int(port)
+
+
 class HttpSink:
     """Live view over HTTP: MJPEG streams, snapshots, JSON stats and events, Prometheus metrics.
 
