@@ -41,7 +41,8 @@ class _LazyGroup(click.Group):
         except ImportError as exc:
             missing = exc.name or "a dependency"
 
-            @click.command(name, help=help_text, context_settings={"ignore_unknown_options": True})
+            @click.command(name, help=help_text, add_help_option=False,
+                           context_settings={"ignore_unknown_options": True})
             @click.argument("args", nargs=-1, type=click.UNPROCESSED)
             def unavailable(args: tuple[str, ...]) -> None:
                 raise UsageError(

@@ -1,0 +1,115 @@
+"""``edgevision run`` end to end on real models and real video files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import jsonschema
+import pytest
+from cli_runner import REPO, edgevision
+from model_factory import build_model
+from video_clips import write_clip
+
+from edgevision.inference.model import Model
+from edgevision.pipeline import Pipeline
+from edgevision.sources.factory import open_source
+
+SCHEMA = json.loads((REPO / "edgevision/schema/frame.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", frames=12, size=(160, 96))
+
+
+def test_json_lines_follow_the_schema_for_every_task(clip):
+    models = [build_model(f, "uint8") for f in ("ssd", "classification", "segmentation-nhwc")]
+    args = [a for m in models for a in ("--model", m)]
+    result = edgevision("run", *args, "--source", clip, "--max-frames", "4", "--polygons")
+    assert result.returncode == 0, result.stderr
+    lines = result.json_lines()
+    assert [line["frame_index"] for line in lines] == [0, 1, 2, 3]
+    for line in lines:
+        jsonschema.validate(line, SCHEMA)
+        assert (line["width"], line["height"]) == (160, 96)
+        assert [m["task"] for m in line["models"]] == ["detection", "classification", "segmentation"]
+    detections = lines[0]["models"][0]["detections"]
+    assert detections and all(0 <= d["box"][0] < d["box"][2] <= 160 for d in detections)
+
+
+def test_schema_rejects_a_malformed_line(clip):
+    line = edgevision("run", "--model", build_model("ssd", "uint8"), "--source", clip, "--max-frames", "1").json_lines()[0]
+    line["models"][0]["detections"][0]["box"] = [1, 2, 3]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(line, SCHEMA)
+
+
+def test_logs_never_reach_stdout(clip):
+    result = edgevision("--log-level", "debug", "run", "--model", build_model("ssd", "uint8"), "--source", clip)
+    assert result.returncode == 0
+    assert len(result.json_lines()) == 12  # every stdout line parses as JSON
+    assert "processed 12 frames" in result.stderr
+
+
+def test_output_none_prints_nothing(clip):
+    result = edgevision("run", "--model", build_model("ssd", "uint8"), "--source", clip, "--output", "none")
+    assert result.returncode == 0 and result.stdout == ""
+
+
+def test_runtime_never_imports_tensorflow(clip):
+    probe = (
+        "import sys, atexit\n"
+        "atexit.register(lambda: print('TENSORFLOW', any(m.split('.')[0] in ('tensorflow', 'keras')"
+        " for m in sys.modules), file=sys.stderr))\n"
+        "from edgevision.cli import main\n"
+        "main()\n"
+    )
+    model = build_model("ssd", "uint8")
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "run", "--model", str(model), "--source", str(clip), "--max-frames", "2"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "TENSORFLOW False" in proc.stderr
+
+
+def _collect(clip: Path, threaded: bool) -> list:
+    class Collect:
+        needs_image = False
+        results: list = []
+
+        def handle(self, result, payload, annotated):
+            self.results.append(payload)
+
+        def close(self):
+            pass
+
+    sink = Collect()
+    sink.results = []
+    models = [Model(build_model("ssd", "uint8")), Model(build_model("segmentation-nhwc", "uint8"))]
+    Pipeline(open_source(str(clip)), models, [sink], threaded=threaded).run()
+    return sink.results
+
+
+def _without_timings(payload: dict) -> dict:
+    body = {k: v for k, v in payload.items() if k not in ("timings_ms", "timestamp")}
+    body["models"] = [{k: v for k, v in m.items() if k != "timings_ms"} for m in payload["models"]]
+    return body
+
+
+def test_threaded_pipeline_matches_serial_frame_for_frame(clip):
+    before = threading.active_count()
+    threaded = _collect(clip, threaded=True)
+    serial = _collect(clip, threaded=False)
+    assert len(threaded) == len(serial) == 12
+    assert [_without_timings(p) for p in threaded] == [_without_timings(p) for p in serial]
+    assert threading.active_count() == before  # no thread left behind
+
+
+def test_max_frames_stops_early(clip):
+    result = edgevision("run", "--model", build_model("ssd", "uint8"), "--source", clip, "--max-frames", "3")
+    assert [line["frame_index"] for line in result.json_lines()] == [0, 1, 2]
