@@ -17,6 +17,8 @@ from edgevision.sources.factory import open_source
 
 log = logging.getLogger(__name__)
 
+RECORD_FPS_LIVE = 15.0
+
 
 def load_models(options: dict[str, Any]) -> list[Model]:
     paths: list[Path] = list(options["models"]) or [default_model_path()]
@@ -45,14 +47,14 @@ def load_models(options: dict[str, Any]) -> list[Model]:
     return models
 
 
-def build_sinks(options: dict[str, Any]) -> list[Sink]:
+def build_sinks(options: dict[str, Any], source_fps: float | None) -> list[Sink]:
     sinks: list[Sink] = []
     if options["output"] == "stdout":
         sinks.append(JsonLinesSink())
     if options["record"]:
         from edgevision.sinks.record import RecordSink  # noqa: PLC0415
 
-        sinks.append(RecordSink(options["record"]))
+        sinks.append(RecordSink(options["record"], fps=source_fps or RECORD_FPS_LIVE))
     if options["display"]:
         from edgevision.sinks.display import DisplaySink  # noqa: PLC0415
 
@@ -82,14 +84,21 @@ def default_source() -> str:
 def run_from_options(options: dict[str, Any]) -> None:
     models = load_models(options)
     log.info("runtime %s", runtime_name())
-    sinks = build_sinks(options)
     source = open_source(
         _source_spec(options),
         camera_name=options["camera_name"],
         loop=options["loop"],
         realtime=options["realtime"],
     )
+    try:
+        sinks = build_sinks(options, getattr(source, "fps", None))
+    except BaseException:
+        source.close()
+        raise
     pipeline = Pipeline(source, models, sinks, options["max_frames"], options["polygons"])
+    for sink in sinks:
+        if hasattr(sink, "on_quit"):
+            sink.on_quit = pipeline.stop
 
     def request_stop(signum: int, _frame: object) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
