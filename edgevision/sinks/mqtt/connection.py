@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import ssl
 import threading
 import time
@@ -39,6 +40,14 @@ FATAL_REASONS = {
     135: "not authorized: give a user:pass in the --mqtt URL that the broker accepts",
     140: "the broker wants another authentication method",
 }
+
+
+# TLS alerts by which a broker rejects our client certificate: retrying sends the same one.
+CLIENT_CERT_ALERT = re.compile(
+    r"alert (certificate required|bad certificate|unknown ca|certificate unknown|"
+    r"certificate expired|certificate revoked)",
+    re.IGNORECASE,
+)
 
 
 class MqttConnection:
@@ -184,10 +193,12 @@ class MqttConnection:
         self._last_error = ""
         try:
             if s.protocol == "5":
-                self._client.connect(s.host, s.port, s.keepalive_s, clean_start=True)
+                rc = self._client.connect(s.host, s.port, s.keepalive_s, clean_start=True)
             else:
-                self._client.connect(s.host, s.port, s.keepalive_s)
-            return True
+                rc = self._client.connect(s.host, s.port, s.keepalive_s)
+            if rc == mqtt.MQTT_ERR_SUCCESS:
+                return True
+            self._attempt_failed(self._last_error or mqtt.error_string(rc))
         except ssl.SSLCertVerificationError as exc:
             self._fail(
                 f"MQTT broker {s.display} presented a certificate that is not trusted "
@@ -222,6 +233,11 @@ class MqttConnection:
                 self.settings.display,
                 reason,
                 self.settings.queue_size,
+            )
+        elif CLIENT_CERT_ALERT.search(reason):
+            self._fail(
+                f"MQTT broker {self.settings.display} rejected the client certificate ({reason}): "
+                "pass --mqtt-cert and --mqtt-key with a certificate the broker's CA signed"
             )
         elif not accepted:
             self._attempt_failed(f"closed before the broker accepted us: {reason}")
@@ -311,5 +327,5 @@ class MqttConnection:
             log.exception("MQTT: handling a message on %s failed", message.topic)
 
     def _handle_log(self, client, userdata, level, text) -> None:  # noqa: ANN001
-        if level == mqtt.MQTT_LOG_ERR:
-            self._last_error = text
+        if level == mqtt.MQTT_LOG_ERR and not self._last_error:
+            self._last_error = text  # the first error of an attempt is the cause, the rest follow

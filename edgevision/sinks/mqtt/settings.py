@@ -125,6 +125,8 @@ def _split(url: str) -> dict:
     def bad(why: str) -> UsageError:
         return UsageError(f"bad --mqtt URL {_redact(url)!r}: {why}; expected {URL_FORM}")
 
+    if "#" in url:
+        raise bad("'#' is not allowed (percent-encode it as %23 in a password)")
     parts = urlsplit(url.strip())
     if parts.scheme not in DEFAULT_PORTS:
         raise bad("the scheme must be mqtt:// or mqtts://")
@@ -134,8 +136,8 @@ def _split(url: str) -> dict:
         raise bad("the port must be a number from 1 to 65535") from None
     if not parts.hostname:
         raise bad("no host")
-    if parts.query or parts.fragment:
-        raise bad("no ?query or #fragment allowed")
+    if parts.query:
+        raise bad("no ?query allowed")
     prefix = parts.path.strip("/") or DEFAULT_PREFIX
     if any(c in prefix for c in "+#") or "//" in prefix:
         raise bad(f"the topic prefix {prefix!r} must not contain '+', '#' or empty levels")
