@@ -108,7 +108,8 @@ class Feeder(threading.Thread):
                 annotated = draw_frame_result(frame.image, result, self.fps) if self.sink.needs_image else None
                 self.drawn += annotated is not None
                 self.sink.handle(result, payload, annotated)
-                for event in events.update(tracked, frame.timestamp, (frame.width, frame.height), [t.id for t in ended]):
+                size = (frame.width, frame.height)
+                for event in events.update(tracked, frame.timestamp, size, [t.id for t in ended]):
                     self.events.append(event)
                     self.sink.add_event(event)
                 self.payloads[frame.index] = payload

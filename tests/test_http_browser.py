@@ -39,7 +39,8 @@ def find_video(screenshot: np.ndarray) -> tuple[float, tuple[int, int], float]:
     _, where, scale = _best_match(small, patch, np.arange(0.5, 2.01, 0.05) / 4)
     x, y, margin = where[0] * 4, where[1] * 4, 12
     region = screenshot[max(y - margin, 0) :, max(x - margin, 0) :]
-    region = region[: int(patch.shape[0] * (scale * 4 + 0.05)) + 2 * margin, : int(patch.shape[1] * (scale * 4 + 0.05)) + 2 * margin]
+    height, width = (int(n * (scale * 4 + 0.05)) + 2 * margin for n in patch.shape[:2])
+    region = region[:height, :width]
     score, (dx, dy), fine = _best_match(region, patch, np.arange(scale * 4 - 0.05, scale * 4 + 0.051, 0.01))
     return score, (max(x - margin, 0) + dx, max(y - margin, 0) + dy), fine
 

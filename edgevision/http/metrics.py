@@ -95,8 +95,8 @@ def render_metrics(samples: dict, snapshots: tuple[int, int] | None = None) -> s
     if "mqtt_queue_depth" in pipeline:
         out.add("mqtt_queue_depth", "gauge", "MQTT messages waiting to be sent.",
                 [({}, pipeline["mqtt_queue_depth"])])  # fmt: skip
-    out.add("events", "counter", "Tracked-object event messages by type.",
-            [({"camera": c, "label": lb, "type": t}, n) for (c, lb, t), n in sorted(samples["events"].items())])  # fmt: skip
+    events = [({"camera": c, "label": lb, "type": t}, n) for (c, lb, t), n in sorted(samples["events"].items())]
+    out.add("events", "counter", "Tracked-object event messages by type.", events)
     out.add("http_stream_clients", "gauge", "MJPEG clients connected now.", [({}, samples["stream_clients"])])
     out.add("jpeg_encodes", "counter", "JPEG frames encoded for HTTP clients.", [({}, samples["jpeg_encodes"])])
     if snapshots is not None:
