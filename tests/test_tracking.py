@@ -207,3 +207,24 @@ def test_finish_ends_every_open_event_and_unconfirmed_tracks_make_none() -> None
     assert [e["type"] for e in end] == ["end", "end"]
     assert all(e["after"]["end_time"] == 5.0 for e in end)
     assert builder.finish() == []
+
+
+def test_track_frames_hook_tracks_each_camera_and_model_separately() -> None:
+    from edgevision.core import Frame, FrameResult, ModelResult
+    from edgevision.tracking import TrackFrames
+
+    hook = TrackFrames(min_hits=1)
+    image = np.zeros((480, 640, 3), np.uint8)
+    for i in range(3):
+        results = []
+        for camera in ("a", "b"):
+            frame = Frame(image, i, float(i), camera)
+            models = (
+                ModelResult("det", dets(walking(10 + 5 * i)), LABELS),
+                ModelResult("det2", dets(walking(300), walking(10 + 5 * i)), LABELS),
+            )
+            results.append(hook(FrameResult(frame, models)))
+    for result in results:
+        first, second = (r.prediction.track_ids.tolist() for r in result.results)
+        assert first == [1] and second == [1, 2]  # ids are per camera and model
+    assert results[0].results[0].labels is LABELS
