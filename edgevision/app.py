@@ -20,6 +20,17 @@ log = logging.getLogger(__name__)
 RECORD_FPS_LIVE = 15.0
 
 
+def resolve_threads(threads: int | str | None, model_path: Path, options: ModelOptions) -> int | None:
+    """``auto`` becomes the fastest thread count found by a short probe on this machine."""
+    if threads != "auto":
+        return threads
+    from edgevision.bench import probe_threads  # noqa: PLC0415
+
+    chosen = probe_threads(model_path, options)
+    log.info("--threads auto: using %d interpreter threads", chosen)
+    return chosen
+
+
 def load_models(options: dict[str, Any]) -> list[Model]:
     paths: list[Path] = list(options["models"]) or [default_model_path()]
     labels: list[Path] = list(options["labels"])
@@ -33,7 +44,7 @@ def load_models(options: dict[str, Any]) -> list[Model]:
     for i, path in enumerate(paths):
         model_options = ModelOptions(
             labels_path=labels[i] if i < len(labels) else None,
-            threads=options["threads"],
+            threads=resolve_threads(options["threads"], path, ModelOptions(delegate=options["delegate"])),
             delegate=options["delegate"],
             delegate_fallback=options["delegate_fallback"],
             family=options["family"],

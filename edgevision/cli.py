@@ -54,6 +54,22 @@ class _LazyGroup(click.Group):
         return getattr(module, attribute)
 
 
+class _ThreadsType(click.ParamType):
+    """A positive thread count, or ``auto`` to probe for the fastest one at start."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        if value is None or value == "auto" or isinstance(value, int):
+            return value
+        if str(value).isdigit() and int(value) > 0:
+            return int(value)
+        self.fail(f"{value!r} is not a positive number or 'auto'", param, ctx)
+
+
+THREADS = _ThreadsType()
+
+
 def _configure_logging(level: str, debug: bool) -> None:
     logging.basicConfig(
         stream=sys.stderr,
@@ -90,7 +106,7 @@ def cli(ctx: click.Context, debug: bool, log_level: str) -> None:
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
 @click.option("--loop", is_flag=True, help="Play a file source again when it ends.")
 @click.option("--realtime", is_flag=True, help="Pace a file at its frame rate, dropping late frames.")
-@click.option("--threads", type=click.IntRange(min=1), help="Interpreter threads.")
+@click.option("--threads", type=THREADS, help="Interpreter threads, or 'auto' to probe at start.")
 @click.option("--delegate", help="edgetpu, gpu, or a delegate library path.")
 @click.option("--delegate-fallback", type=click.Choice(["cpu", "fail"]), default="cpu", show_default=True,
               help="What to do when the delegate cannot load.")
@@ -120,6 +136,31 @@ def inspect(model: Path, as_json: bool, labels: Path | None, delegate: str | Non
     from edgevision.inspect import inspect_model  # noqa: PLC0415
 
     inspect_model(model, as_json=as_json, labels=labels, delegate=delegate)
+
+
+@cli.command()
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
+              help="TFLite model. Default: the shipped detector.")
+@click.option("--source", default="demo", show_default=True, help="Video file or stream to read.")
+@click.option("--frames", type=click.IntRange(min=10), default=300, show_default=True,
+              help="Frames per measurement (and the minimum number of invokes).")
+@click.option("--threads", type=THREADS, help="Interpreter threads, or 'auto'.")
+@click.option("--delegate", help="edgetpu, gpu, or a delegate library path.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (schema: schema/bench.schema.json).")
+def bench(model: Path | None, source: str, frames: int, threads, delegate: str | None, as_json: bool) -> None:
+    """Measure invoke, decode, the pipelined runtime and a serial loop on one model and source."""
+    import json  # noqa: PLC0415
+
+    from edgevision.app import resolve_threads  # noqa: PLC0415
+    from edgevision.assets import default_model_path  # noqa: PLC0415
+    from edgevision.bench import format_report, run_bench  # noqa: PLC0415
+    from edgevision.inference.model import ModelOptions  # noqa: PLC0415
+
+    model_path = model or default_model_path()
+    threads = resolve_threads(threads, model_path, ModelOptions(delegate=delegate))
+    options = ModelOptions(delegate=delegate, threads=threads)
+    report = run_bench(model_path, source, frames, options)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -26,6 +27,7 @@ from edgevision.sources.base import Source
 log = logging.getLogger(__name__)
 
 QUEUE_DEPTH = 2
+LATENCY_WINDOW = 4096
 _END = object()
 
 
@@ -44,10 +46,13 @@ FrameHook = Callable[[FrameResult], FrameResult]
 
 @dataclass
 class RunStats:
+    """Counters and per-stage time totals; bounded, so a service can run for months."""
+
     frames: int = 0
     started: float = field(default_factory=time.monotonic)
     first_result_s: float | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
 
     @property
     def fps(self) -> float:
@@ -126,24 +131,44 @@ class Pipeline:
         t0 = time.perf_counter()
         for hook in self.hooks:
             result = hook(result)
+        t1 = time.perf_counter()
         fps = self._fps.tick()
         payload = frame_payload(result, self.polygons)
         annotated = None
         if any(sink.needs_image for sink in self.sinks):
             annotated = draw_frame_result(result.frame.image, result, fps)
+        t2 = time.perf_counter()
         for sink in self.sinks:
             sink.handle(result, payload, annotated)
+        t3 = time.perf_counter()
         self.stats.frames += 1
-        self.stats.add_timings({**result.timings_ms, "publish": (time.perf_counter() - t0) * 1e3})
+        self.stats.latencies_ms.append((time.time() - result.frame.timestamp) * 1e3)
+        model_ms: dict[str, float] = {}
+        for model_result in result.results:
+            for stage, ms in model_result.timings_ms.items():
+                model_ms[stage] = model_ms.get(stage, 0.0) + ms
+        self.stats.add_timings(
+            {
+                **result.timings_ms,
+                **model_ms,
+                "tracking": (t1 - t0) * 1e3,
+                "draw": (t2 - t1) * 1e3,
+                "publish": (t3 - t2) * 1e3,
+            }
+        )
         if self.stats.first_result_s is None:
             self.stats.first_result_s = time.monotonic() - self.stats.started
             log.info("first result after %.2f s", self.stats.first_result_s)
 
     def _frames(self) -> Iterator[Frame]:
         count = 0
-        for frame in self.source:
-            if self.stop_event.is_set():
+        frames = iter(self.source)
+        while not self.stop_event.is_set():
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            if frame is None:
                 return
+            self.stats.add_timings({"capture": (time.perf_counter() - t0) * 1e3})
             yield frame
             count += 1
             if self.max_frames is not None and count >= self.max_frames:

@@ -1,0 +1,195 @@
+"""``edgevision bench``: invoke-only, decode-only, pipelined end-to-end and a plain serial loop,
+measured in one run on the same model and source.
+
+Invoke-only is measured the way TFLite's ``benchmark_model`` does it: warm-up runs, then at
+least N runs and at least one second. The serial loop is what the official Raspberry Pi
+examples do: read, resize, invoke, decode, draw, one frame at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevision.inference.model import Model, ModelOptions
+from edgevision.pipeline import Pipeline
+from edgevision.runtime.litert import runtime_name
+from edgevision.sinks.draw import draw_frame_result
+from edgevision.core import FrameResult
+from edgevision.sources.factory import open_source
+
+log = logging.getLogger(__name__)
+
+BENCH_SCHEMA_VERSION = 1
+WARMUP_RUNS = 5
+MIN_SECONDS = 1.0
+THREAD_PROBE_RUNS = 20
+
+
+def summarize_ms(samples_ms: list[float] | np.ndarray) -> dict[str, float]:
+    a = np.asarray(samples_ms, np.float64)
+    return {
+        "count": int(a.size),
+        "mean": float(a.mean()),
+        "p50": float(np.percentile(a, 50)),
+        "p90": float(np.percentile(a, 90)),
+        "p95": float(np.percentile(a, 95)),
+        "min": float(a.min()),
+        "max": float(a.max()),
+    }
+
+
+def invoke_only(model: Model, runs: int) -> dict[str, Any]:
+    """Invoke on a fixed input: warm-up, then at least ``runs`` runs and one second."""
+    interpreter = model._interpreter  # noqa: SLF001 - the benchmark measures the interpreter itself
+    spec = model.inputs[0]
+    value = np.zeros(spec.shape, spec.dtype)
+    interpreter.set_tensor(spec.index, value)
+    for _ in range(WARMUP_RUNS):
+        interpreter.invoke()
+    samples = []
+    started = time.perf_counter()
+    while len(samples) < runs or time.perf_counter() - started < MIN_SECONDS:
+        t0 = time.perf_counter()
+        interpreter.invoke()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    stats = summarize_ms(samples)
+    stats["fps"] = 1e3 / stats["mean"]
+    return stats
+
+
+def decode_only(source_spec: str, frames: int) -> dict[str, Any]:
+    """How fast the source alone delivers frames (capture and video decode)."""
+    source = open_source(source_spec)
+    count = 0
+    started = time.perf_counter()
+    try:
+        for _ in source:
+            count += 1
+            if count >= frames:
+                break
+    finally:
+        source.close()
+    elapsed = time.perf_counter() - started
+    return {"frames": count, "seconds": elapsed, "fps": count / elapsed if elapsed else 0.0}
+
+
+class _DrawingNullSink:
+    """Stands for a real output: asks for the annotated frame, throws it away."""
+
+    needs_image = True
+
+    def handle(self, result: FrameResult, payload: dict, annotated: np.ndarray | None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def end_to_end(model: Model, source_spec: str, frames: int) -> dict[str, Any]:
+    pipeline = Pipeline(open_source(source_spec), [model], [_DrawingNullSink()], max_frames=frames)
+    started = time.perf_counter()
+    stats = pipeline.run()
+    elapsed = time.perf_counter() - started
+    per_frame = {k: v / max(stats.frames, 1) for k, v in sorted(stats.stage_ms.items())}
+    return {
+        "frames": stats.frames,
+        "seconds": elapsed,
+        "fps": stats.frames / elapsed if elapsed else 0.0,
+        "stage_ms_per_frame": per_frame,
+        "latency_ms": summarize_ms(list(stats.latencies_ms)) if stats.latencies_ms else None,
+        "dropped_frames": pipeline.source.frames_dropped,
+        "first_result_s": stats.first_result_s,
+    }
+
+
+def serial_loop(model: Model, source_spec: str, frames: int) -> dict[str, Any]:
+    """One frame at a time, nothing overlapped: the official Raspberry Pi examples' loop."""
+    source = open_source(source_spec)
+    count = 0
+    started = time.perf_counter()
+    try:
+        for frame in source:
+            result = FrameResult(frame, (model.predict(frame.image),))
+            draw_frame_result(frame.image, result)
+            count += 1
+            if count >= frames:
+                break
+    finally:
+        source.close()
+    elapsed = time.perf_counter() - started
+    return {"frames": count, "seconds": elapsed, "fps": count / elapsed if elapsed else 0.0}
+
+
+def probe_threads(model_path: Path, options: ModelOptions) -> int:
+    """The interpreter thread count with the fastest invoke, tried from 1 to the core count."""
+    best_threads, best_ms = 1, float("inf")
+    for threads in range(1, (os.cpu_count() or 1) + 1):
+        model = Model(model_path, ModelOptions(**{**options.__dict__, "threads": threads}))
+        mean = invoke_only(model, THREAD_PROBE_RUNS)["mean"]
+        log.info("threads=%d: %.2f ms per invoke", threads, mean)
+        if mean < best_ms * 0.95:
+            best_threads, best_ms = threads, mean
+    return best_threads
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_bench(model_path: Path, source_spec: str, frames: int, options: ModelOptions) -> dict[str, Any]:
+    model = Model(model_path, options)
+    report: dict[str, Any] = {
+        "schema_version": BENCH_SCHEMA_VERSION,
+        "model": str(model_path),
+        "model_size_bytes": model_path.stat().st_size,
+        "input": {"shape": list(model.inputs[0].shape), "dtype": model.inputs[0].dtype.name},
+        "source": source_spec,
+        "frames": frames,
+        "threads": options.threads,
+        "runtime": runtime_name(),
+        "delegate": model.delegate.description,
+        "cpu_count": os.cpu_count(),
+    }
+    report["invoke_only"] = invoke_only(model, frames)
+    report["decode_only"] = decode_only(source_spec, frames)
+    report["end_to_end"] = end_to_end(model, source_spec, frames)
+    report["serial_loop"] = serial_loop(model, source_spec, frames)
+    bound = min(report["invoke_only"]["fps"], report["decode_only"]["fps"])
+    report["ratios"] = {
+        "end_to_end_vs_bound": report["end_to_end"]["fps"] / bound if bound else None,
+        "end_to_end_vs_serial": report["end_to_end"]["fps"] / report["serial_loop"]["fps"]
+        if report["serial_loop"]["fps"]
+        else None,
+    }
+    report["peak_rss_mb"] = peak_rss_mb()
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    inv, dec, e2e, ser = (report[k] for k in ("invoke_only", "decode_only", "end_to_end", "serial_loop"))
+    lines = [
+        f"model       {report['model']} ({report['model_size_bytes']:,} bytes, {report['input']['dtype']} "
+        f"{report['input']['shape']}) on {report['delegate']}, threads={report['threads']}",
+        f"source      {report['source']} ({report['frames']} frames)",
+        f"invoke      mean {inv['mean']:.2f} ms  p50 {inv['p50']:.2f}  p90 {inv['p90']:.2f}  "
+        f"min {inv['min']:.2f}  max {inv['max']:.2f}  ({inv['count']} runs, {inv['fps']:.1f}/s)",
+        f"decode      {dec['fps']:.1f} fps",
+        f"end-to-end  {e2e['fps']:.1f} fps  ({report['ratios']['end_to_end_vs_bound']:.2f} x the slower of "
+        "decode and invoke)",
+        "  per frame " + "  ".join(f"{k} {v:.2f} ms" for k, v in e2e["stage_ms_per_frame"].items()),
+    ]
+    if e2e["latency_ms"]:
+        lines.append(f"  latency   p50 {e2e['latency_ms']['p50']:.1f} ms  p95 {e2e['latency_ms']['p95']:.1f} ms")
+    lines += [
+        f"  dropped   {e2e['dropped_frames']}   first result {e2e['first_result_s']:.2f} s",
+        f"serial      {ser['fps']:.1f} fps  (pipelined is {report['ratios']['end_to_end_vs_serial']:.2f} x)",
+        f"peak RSS    {report['peak_rss_mb']:.0f} MB",
+    ]
+    return "\n".join(lines)
