@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -65,6 +65,12 @@ class _Section(BaseModel):
     """Every section rejects unknown keys: a typo must not silently become a default."""
 
     model_config = ConfigDict(extra="forbid", validate_default=False)
+    _url_fields: ClassVar[tuple[str, ...]] = ()  # URLs that may carry a password
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Logging or printing a config must not leak the passwords in its URLs."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in self._url_fields and isinstance(value, str) else value
 
 
 class ModelEntry(_Section):
@@ -100,6 +106,8 @@ Polygon = Annotated[list[Point], Field(min_length=3), AfterValidator(_polygon_ha
 class CameraConfig(_Section):
     """One camera, stream or file, and what to run on it."""
 
+    _url_fields = ("source",)
+
     source: Annotated[str, BeforeValidator(_number_to_text)] = Field(
         title="Source",
         description="demo, a video file, rtsp://..., http(s)://..., picamera2:N, picam, or a camera number.",
@@ -130,6 +138,8 @@ class CameraConfig(_Section):
 
 class MqttConfig(_Section):
     """Publish results to an MQTT broker."""
+
+    _url_fields = ("url",)
 
     url: str = Field(
         title="Broker URL",
@@ -342,8 +352,7 @@ def file_problems(config: Config) -> list[str]:
     for name, camera in config.cameras.items():
         for i, model in enumerate(camera.models):
             key = f"cameras.{name}.models[{i}]"
-            if not model.path.is_file():
-                problems.append(f"{key}.path: model file {model.path} not found")
+            problems += _model_file_problems(f"{key}.path", model.path)
             if model.labels is not None and not model.labels.is_file():
                 problems.append(f"{key}.labels: label file {model.labels} not found")
     mqtt = config.outputs.mqtt
@@ -360,6 +369,19 @@ def file_problems(config: Config) -> list[str]:
         elif not os.access(folder, os.W_OK | os.X_OK):
             problems.append(f"outputs.record.path: folder {folder} is not writable by this user; pick another path")
     return problems
+
+
+def _model_file_problems(key: str, path: Path) -> list[str]:
+    try:
+        with path.open("rb") as file:
+            head = file.read(8)
+    except FileNotFoundError:
+        return [f"{key}: model file {path} not found"]
+    except OSError as exc:
+        return [f"{key}: cannot read model file {path}: {exc.strerror or exc}"]
+    if head[4:8] != b"TFL3":
+        return [f"{key}: {path} is not a TFLite model (.tflite flatbuffer); export one with 'edgevision export'"]
+    return []
 
 
 def _problem_report(origin: str, problems: list[str]) -> str:
@@ -461,11 +483,11 @@ def _override_outputs(outputs: dict[str, Any], given: Mapping[str, Any]) -> None
         outputs["record"] = {"path": Path(given["record"])}
     if "mqtt" in given:
         outputs["mqtt"] = {**(outputs.get("mqtt") or {}), "url": given["mqtt"]}
-    mqtt_flags = {key: given[flag] for flag, key in _MQTT_FLAGS.items() if flag in given}
+    mqtt_flags = [flag for flag in _MQTT_FLAGS if flag in given]
     if mqtt_flags:
         if not outputs.get("mqtt"):
-            raise UsageError(f"--{next(iter(mqtt_flags)).replace('_', '-')} needs --mqtt URL or outputs.mqtt in the config")
-        outputs["mqtt"].update(mqtt_flags)
+            raise UsageError(f"--{mqtt_flags[0].replace('_', '-')} needs --mqtt URL or outputs.mqtt in the config")
+        outputs["mqtt"].update({_MQTT_FLAGS[flag]: given[flag] for flag in mqtt_flags})
     if "http" in given:
         host, _, port = str(given["http"]).rpartition(":")
         if not host or not port.isdigit():
@@ -507,16 +529,25 @@ def _substitute(value: Any, loc: tuple, from_env: dict[tuple, str], problems: li
         return _substitute_text(value, loc, from_env, problems)
     if isinstance(value, dict | list):
         if id(value) in active:  # a YAML alias that contains itself
-            problems.append(f"{_format_loc(loc)}: an alias refers to itself")
+            problems.append(f"{_format_data_loc(loc)}: an alias refers to itself")
             return None
         active.add(id(value))
         if isinstance(value, dict):
             result: Any = {k: _substitute(v, (*loc, k), from_env, problems, active) for k, v in value.items()}
         else:
-            result = [_substitute(v, (*loc, i), from_env, problems, active) for i, v in enumerate(value)]
+            result = [_substitute(v, (*loc, _Index(i)), from_env, problems, active) for i, v in enumerate(value)]
         active.discard(id(value))
         return result
     return value
+
+
+class _Index(int):
+    """A list position in raw data, told apart from a mapping key that happens to be a number."""
+
+
+def _format_data_loc(loc: tuple) -> str:
+    text = "".join(f"[{p}]" if isinstance(p, _Index) else f".{p}" for p in loc).lstrip(".")
+    return text or "(top level)"
 
 
 def _substitute_text(text: str, loc: tuple, from_env: dict[tuple, str], problems: list[str]) -> str:
@@ -527,11 +558,11 @@ def _substitute_text(text: str, loc: tuple, from_env: dict[tuple, str], problems
         if escaped:
             return "${" + name + "}"
         if not _ENV_NAME.match(name):
-            problems.append(f"{_format_loc(loc)}: '${{{name}}}' is not a valid environment variable name")
+            problems.append(f"{_format_data_loc(loc)}: '${{{name}}}' is not a valid environment variable name")
             return ""
         if name not in os.environ:
             problems.append(
-                f"{_format_loc(loc)}: environment variable {name} is not set; "
+                f"{_format_data_loc(loc)}: environment variable {name} is not set; "
                 "set it (e.g. in the unit's EnvironmentFile=) or write $${...} for a literal"
             )
             return ""

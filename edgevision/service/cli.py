@@ -65,7 +65,7 @@ def config_group() -> None:
 
 
 @config_group.command("check")
-@click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path, readable=False))
 @click.option("--show", is_flag=True, help="Also print the config as loaded, secrets masked.")
 def check(file: Path, show: bool) -> None:
     """Validate FILE without running: keys, types, values, referenced files, ${ENV} variables."""
