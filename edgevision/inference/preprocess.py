@@ -53,6 +53,11 @@ class Preprocessor:
         if mean is None or std is None:
             mean, std = default_normalization(spec)
         self._lut = self._lookup_table(mean, std)
+        self._cv_lut = np.ascontiguousarray(self._lut.reshape(1, 256, self.channels))
+        # uint8 models fed raw pixels need no lookup at all.
+        self._identity = self._lut.dtype == np.uint8 and bool(
+            np.all(self._lut == np.arange(256, dtype=np.uint8)[:, None])
+        )
 
     def _lookup_table(self, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
         """``[256, channels]`` table mapping a pixel value to the input tensor's value."""
@@ -73,19 +78,18 @@ class Preprocessor:
         return InputTransform(source_hw, (self.height, self.width), scale, scale, float(pad_x), float(pad_y))
 
     def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, InputTransform]:
-        """The input tensor value ``[1, ...]`` for ``image_bgr`` and its transform."""
+        """The input tensor value ``[1, ...]`` for ``image_bgr`` and its transform.
+
+        Resizing comes first, so colour conversion and the table lookup touch only the
+        model-sized image, not the full camera frame.
+        """
         transform = self.transform_for(image_bgr.shape[:2])
+        resized = self._resize(image_bgr, transform)
         if self.channels == 1:
-            image = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+            pixels = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)[..., None]
         else:
-            image = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        resized = self._resize(image, transform)
-        if resized.ndim == 2:
-            resized = resized[:, :, None]
-        if self.channels == 1:
-            values = self._lut[resized[..., 0], 0][..., None]
-        else:
-            values = self._lut[resized, np.arange(self.channels)]
+            pixels = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
+        values = pixels if self._identity else cv2.LUT(pixels, self._cv_lut).reshape(pixels.shape)
         if self.channels_first:
             values = values.transpose(2, 0, 1)
         return values[np.newaxis], transform
