@@ -202,7 +202,9 @@ def _convert(family: str, dtype: str) -> bytes:
 
     rng = np.random.default_rng(0)
     representative = [rng.random((INPUT_SIZE, INPUT_SIZE, 3), dtype=np.float32) for _ in range(8)]
-    representative += [np.eye(3, dtype=np.float32)[i] * np.ones((INPUT_SIZE, INPUT_SIZE, 3), np.float32) for i in range(3)]
+    # Pure red, green and blue frames calibrate the segmentation models' full range.
+    ones = np.ones((INPUT_SIZE, INPUT_SIZE, 3), np.float32)
+    representative += [np.eye(3, dtype=np.float32)[i] * ones for i in range(3)]
     postprocess = None
     if family.startswith("ssd"):
         model, postprocess = _ssd_model()
@@ -248,7 +250,8 @@ def ssd_to_tf2_order(content: bytes) -> bytes:
     (``StatefulPartitionedCall:1, :3, :0, :2``)."""
     model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     graph = model.subgraphs[0]
-    custom = [i for i, c in enumerate(model.operatorCodes) if c.customCode == b"TFLite_Detection_PostProcess"]
+    op_name = b"TFLite_Detection_PostProcess"
+    custom = [i for i, c in enumerate(model.operatorCodes) if c.customCode == op_name]
     op = next(o for o in graph.operators if o.opcodeIndex in custom)
     boxes, classes, scores, count = (int(t) for t in op.outputs)
     graph.outputs = np.array([scores, boxes, count, classes], np.int32)
@@ -297,7 +300,9 @@ class MetadataSpec:
 def metadata_flatbuffer(spec: MetadataSpec) -> bytes:
     """A ``TFLITE_METADATA`` buffer as the public schema lays it out (identifier M001)."""
     b = flatbuffers.Builder(256)
-    strings = {k: b.CreateString(v) for k, v in (("name", spec.name), ("description", spec.description), ("version", spec.version), ("author", spec.author)) if v}
+    texts = {"name": spec.name, "description": spec.description, "version": spec.version}
+    texts["author"] = spec.author
+    strings = {k: b.CreateString(v) for k, v in texts.items() if v}
     units = []
     if spec.mean is not None and spec.std is not None:
         mean, std = _floats(b, spec.mean), _floats(b, spec.std)

@@ -33,7 +33,12 @@ def test_every_family_is_detected_from_its_tensors(family: str) -> None:
 
 @pytest.mark.parametrize(
     ("family", "variant", "channels_first"),
-    [("yolov5", "yolov5", False), ("yolov8", "yolov8", True), ("yolov8-transposed", "yolov8", False), ("yolo-e2e", "yolo-e2e", False)],
+    [
+        ("yolov5", "yolov5", False),
+        ("yolov8", "yolov8", True),
+        ("yolov8-transposed", "yolov8", False),
+        ("yolo-e2e", "yolo-e2e", False),
+    ],
 )
 def test_yolo_variants(family: str, variant: str, channels_first: bool) -> None:
     _, info = model_info(build_model(family, "float32"))
@@ -43,7 +48,12 @@ def test_yolo_variants(family: str, variant: str, channels_first: bool) -> None:
 
 @pytest.mark.parametrize(
     ("family", "layout"),
-    [("segmentation-nhwc", "nhwc"), ("segmentation-nchw", "nchw"), ("segmentation-argmax", "argmax"), ("segmentation-mask", "mask")],
+    [
+        ("segmentation-nhwc", "nhwc"),
+        ("segmentation-nchw", "nchw"),
+        ("segmentation-argmax", "argmax"),
+        ("segmentation-mask", "mask"),
+    ],
 )
 def test_segmentation_layouts(family: str, layout: str) -> None:
     _, info = model_info(build_model(family, "int8"))

@@ -35,7 +35,9 @@ class ModelFile:
 
 
 def _bad(path: Path, why: str) -> ModelError:
-    return ModelError(f"model file {path} {why}; pass a .tflite model exported by edgevision or TFLite")
+    return ModelError(
+        f"model file {path} {why}; pass a .tflite model exported by edgevision or TFLite"
+    )
 
 
 def _buffer_bytes(model: schema.Model, index: int, size: int) -> tuple[int, int]:
@@ -112,5 +114,7 @@ def read_model_file(path: str | Path) -> ModelFile:
     try:
         content = path.read_bytes()
     except OSError as exc:
-        raise ModelError(f"cannot read model file {path}: {exc.strerror}; check its permissions") from None
+        raise ModelError(
+            f"cannot read model file {path}: {exc.strerror}; check its permissions"
+        ) from None
     return parse_model(path, content)
