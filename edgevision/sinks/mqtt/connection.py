@@ -3,10 +3,9 @@
 Why a thread of our own instead of ``loop_start()``: the frame loop must never wait on the
 network, and connect errors must be told apart (a refused login or an untrusted certificate is
 the user's to fix and ends the run; an absent broker is retried with backoff), which paho's
-own reconnect loop does not expose. The frame loop only drops messages into an
-:class:`~edgevision.sinks.mqtt.outbox.Outbox` (QoS 1 events) or a
-:class:`~edgevision.sinks.mqtt.outbox.LatestByTopic` (QoS 0), and this thread moves them to
-paho while connected. State changes are logged once each; repeats only count.
+own reconnect loop does not expose. The frame loop only drops messages into two bounded
+:class:`~edgevision.sinks.mqtt.outbox.Outbox` queues (QoS 1 events, QoS 0 the rest), and this
+thread moves them to paho while connected, at most ``LOOP_TIMEOUT_S`` later. State changes are logged once each; repeats only count.
 """
 
 from __future__ import annotations
@@ -22,13 +21,15 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 
 from edgevision.errors import EdgevisionError
-from edgevision.sinks.mqtt.outbox import LatestByTopic, Message, Outbox
+from edgevision.sinks.mqtt.outbox import Message, Outbox
 from edgevision.sinks.mqtt.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
 # QoS 1 messages handed to paho but not yet acknowledged; the rest wait in our bounded outbox.
 INFLIGHT_WINDOW = 20
+# QoS 0 messages waiting for a slow socket; a few seconds of frames, counts and stats.
+QOS0_QUEUE_SIZE = 500
 LOOP_TIMEOUT_S = 0.05
 CLOSE_TIMEOUT_S = 3.0
 
@@ -72,7 +73,7 @@ class MqttConnection:
         self._on_message = on_message
         self._connect_messages = connect_messages
         self.outbox = Outbox(settings.queue_size)
-        self.latest = LatestByTopic()
+        self.qos0 = Outbox(QOS0_QUEUE_SIZE)
         self._inflight: set[int] = set()
         self._stop = threading.Event()
         self._first_outcome = threading.Event()
@@ -117,12 +118,12 @@ class MqttConnection:
                 self.outbox.size,
             )
 
-    def send_latest(self, message: Message) -> None:
-        """Queue a QoS 0 message, replacing an unsent one on its topic; dropped while offline."""
+    def send(self, message: Message) -> None:
+        """Queue a QoS 0 message while connected; offline it is dropped (and counted)."""
         if self._connected:
-            self.latest.put(message)
+            self.qos0.put(message)
         else:
-            self.latest.count_drop()
+            self.qos0.count_drop()
 
     def resend_state(self) -> None:
         """Publish the connect-time state again (Home Assistant restarted and lost it)."""
@@ -135,7 +136,7 @@ class MqttConnection:
             "connect_failures": self.connect_failures,
             "events_queued": len(self.outbox) + len(self._inflight),
             "events_dropped": self.outbox.dropped,
-            "messages_dropped": self.latest.dropped,
+            "messages_dropped": self.qos0.dropped,
         }
 
     def close(self, final: Message | None = None) -> None:
@@ -225,7 +226,7 @@ class MqttConnection:
         reason = self._last_error or mqtt.error_string(rc)
         if self._connected:
             self._connected = False
-            self.latest.discard_all()
+            self.qos0.clear()
             self._outage_logged, self._drop_logged = True, False
             log.warning(
                 "MQTT connection to %s lost (%s); reconnecting in the background, "
@@ -249,9 +250,11 @@ class MqttConnection:
             self._resend_state = False
             for message in self._connect_messages():
                 client.publish(message.topic, message.payload, message.qos, message.retain)
-        if not client.want_write():
-            for message in self.latest.take_all():
-                client.publish(message.topic, message.payload, 0, message.retain)
+        while not client.want_write():  # hold QoS 0 while the socket has a backlog
+            message = self.qos0.pop()
+            if message is None:
+                break
+            client.publish(message.topic, message.payload, 0, message.retain)
         while len(self._inflight) < INFLIGHT_WINDOW:
             message = self.outbox.pop()
             if message is None:
@@ -280,7 +283,8 @@ class MqttConnection:
 
     def _attempt_failed(self, reason: str) -> None:
         self.connect_failures += 1
-        self._first_outcome.set()
+        if self.settings.tls and not self.settings.cert_file and "SSL" in reason.upper():
+            reason += "; if the broker requires a client certificate, pass --mqtt-cert and --mqtt-key"
         if not self._outage_logged:
             self._outage_logged = True
             log.warning(
@@ -292,6 +296,7 @@ class MqttConnection:
             )
         else:
             log.debug("MQTT connect to %s failed again: %s", self.settings.display, reason)
+        self._first_outcome.set()  # after the log line: start() returns to a complete log
 
     def _fail(self, message: str) -> None:
         self._fatal = EdgevisionError(message)
@@ -311,8 +316,8 @@ class MqttConnection:
         self.connects += 1
         self._connected = True
         self._resend_state = True
-        self._first_outcome.set()
         log.info("MQTT connected to %s", self.settings.display)
+        self._first_outcome.set()
         self._outage_logged = self._drop_logged = False
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)

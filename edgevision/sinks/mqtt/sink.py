@@ -87,7 +87,7 @@ class MqttSink:
         self._add_camera(camera)
         self._stats.add(frame_result)
         if self._detections_due(camera, frame.timestamp):
-            self._connection.send_latest(Message(self.topics.detections(camera), _dumps(payload)))
+            self._connection.send(Message(self.topics.detections(camera), _dumps(payload)))
         enabled = self.detect_enabled(camera)
         counts: Counter[str] = Counter()
         for result in frame_result.results:
@@ -106,7 +106,7 @@ class MqttSink:
         self._connection.raise_if_failed()
         self._extra_stats = dict(stats)
         body = {**self._extra_stats, **self._stats.snapshot(), "mqtt": self._connection.stats()}
-        self._connection.send_latest(Message(self.topics.stats, _dumps(body)))
+        self._connection.send(Message(self.topics.stats, _dumps(body)))
 
     def detect_enabled(self, camera: str) -> bool:
         """False after ``OFF`` on ``<prefix>/<camera>/detect/set``: skip detection for it."""
@@ -182,7 +182,7 @@ class MqttSink:
                     current[label] = value
                     changed.append((label, value))
         for label, value in changed:
-            self._connection.send_latest(Message(self.topics.count(camera, label), str(value), 0, True))
+            self._connection.send(Message(self.topics.count(camera, label), str(value), 0, True))
         if new_labels:
             self._connection.resend_state()  # discovery for the new labels
 
@@ -235,4 +235,4 @@ class MqttSink:
             self._detect[camera] = enabled
         state = "ON" if enabled else "OFF"
         log.info("MQTT: detection on camera %s switched %s", camera, state)
-        self._connection.send_latest(Message(self.topics.detect_state(camera), state, 0, True))
+        self._connection.send(Message(self.topics.detect_state(camera), state, 0, True))
