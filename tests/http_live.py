@@ -9,7 +9,9 @@ does.
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -199,3 +201,46 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+CHROMIUM = shutil.which("chromium")
+COUNT_ROW = r'<tr class="count" data-label="([^"]+)"><td>[^<]*</td><td class="n">(\d+)</td>'
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium as DESIGN.md says; ``--timeout`` because a live MJPEG page never finishes loading."""
+    assert CHROMIUM, "these tests need Debian's chromium: apt-get install chromium"
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--no-first-run", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--timeout=3000", "--window-size=1280,900", *args,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=90)
+
+
+def find_video(screenshot: np.ndarray) -> tuple[float, tuple[int, int], float]:
+    """Where the clip's still background (the rocket) shows on the page: (score, top-left, scale).
+
+    A coarse search over scales at quarter resolution, then a fine one around the best match.
+    """
+    patch = scene_image(0)[40:230, 430:630]  # above the sliding square, right of the person box
+    small = cv2.resize(screenshot, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    _, where, scale = _best_match(small, patch, np.arange(0.5, 2.01, 0.05) / 4)
+    x, y, margin = where[0] * 4, where[1] * 4, 12
+    region = screenshot[max(y - margin, 0) :, max(x - margin, 0) :]
+    height, width = (int(n * (scale * 4 + 0.05)) + 2 * margin for n in patch.shape[:2])
+    region = region[:height, :width]
+    score, (dx, dy), fine = _best_match(region, patch, np.arange(scale * 4 - 0.05, scale * 4 + 0.051, 0.01))
+    return score, (max(x - margin, 0) + dx, max(y - margin, 0) + dy), fine
+
+
+def _best_match(image: np.ndarray, patch: np.ndarray, scales: np.ndarray) -> tuple[float, tuple[int, int], float]:
+    best = (-1.0, (0, 0), 1.0)
+    for scale in scales:
+        template = cv2.resize(patch, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1]:
+            continue
+        _, score, _, where = cv2.minMaxLoc(cv2.matchTemplate(image, template, cv2.TM_CCOEFF_NORMED))
+        if score > best[0]:
+            best = (float(score), where, float(scale))
+    return best

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hmac
+import io
 import ipaddress
 import json
 import logging
@@ -38,6 +39,7 @@ BOUNDARY = "edgevisionframe"
 SNAPSHOT_WAIT_S = 2.0  # how long a snapshot waits for the pipeline to draw a frame
 CLIENT_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped
 
+_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # Linux; elsewhere SIGPIPE is not a risk here
 _STREAM = re.compile(r"^/stream/(?P<camera>[^/]+)\.mjpg$")
 _SNAPSHOT = re.compile(r"^/snapshot/(?P<camera>[^/]+)\.jpg$")
 _EVENT_SNAPSHOT = re.compile(r"^/events/(?P<event>[^/]+)\.jpg$")
@@ -181,10 +183,35 @@ class HttpSink:
         return True
 
 
+class _NoSigpipeWriter(io.RawIOBase):
+    """Socket writes that fail with EPIPE instead of raising SIGPIPE.
+
+    The CLI restores SIGPIPE's default action (end the process) so ``edgevision run | head``
+    ends quietly; without this, a browser closing a stream would end the whole service.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._sock.sendall(data, _NOSIGNAL)
+        return memoryview(data).nbytes
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+
 class _Handler(BaseHTTPRequestHandler):
     sink: HttpSink  # set on the subclass made by HttpSink.start
     timeout = CLIENT_TIMEOUT_S
     server_version = "edgevision"
+
+    def setup(self) -> None:
+        super().setup()
+        self.wfile = _NoSigpipeWriter(self.connection)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
