@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from edgevision.decoders.base import ModelInfo
 from edgevision.decoders.select import select_decoder
@@ -27,14 +28,22 @@ def _ops(interpreter: Any) -> list[dict]:
 
 
 def _integer_only(interpreter: Any, ops: list[dict]) -> bool:
-    """True when every op input and output tensor is integer (what the Edge TPU compiler needs);
-    the SSD post-processing op is allowed float outputs, as on Coral's own models."""
+    """True when every op works on integer tensors (what the Edge TPU compiler needs).
+
+    The SSD post-processing op runs on the CPU on Coral too, so it and the DEQUANTIZE ops
+    that only feed it may be float.
+    """
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    postprocess_inputs = {
+        index for op in ops if op["op_name"] == "TFLite_Detection_PostProcess" for index in op["inputs"]
+    }
     for op in ops:
         if op["op_name"] in ("TFLite_Detection_PostProcess", "DELEGATE"):
             continue
+        if op["op_name"] == "DEQUANTIZE" and set(op["outputs"]) <= postprocess_inputs:
+            continue
         for index in [*op["inputs"], *op["outputs"]]:
-            if index >= 0 and index in details and details[index]["dtype"].__name__ in _FLOAT_TYPES:
+            if index >= 0 and index in details and np.dtype(details[index]["dtype"]).name in _FLOAT_TYPES:
                 return False
     return True
 
@@ -52,7 +61,14 @@ def describe_model(path: Path, labels: Path | None = None, delegate: str | None 
     label_names = load_labels(labels).as_dict() if labels else (
         {i: n for i, n in enumerate(metadata.labels)} if metadata and metadata.labels else {}
     )
-    info = ModelInfo(inputs, outputs, model_file.custom_ops, model_file.op_outputs, len(label_names))
+    info = ModelInfo(
+        inputs=inputs,
+        outputs=outputs,
+        custom_ops=model_file.custom_ops,
+        op_outputs=model_file.op_outputs,
+        op_options=model_file.op_options,
+        num_labels=len(label_names),
+    )
     try:
         decoder = select_decoder(info, metadata)
         family: dict[str, Any] = {"family": type(decoder).__name__, "task": decoder.task, "resize": decoder.resize}
@@ -114,9 +130,12 @@ def inspect_model(path: Path, as_json: bool, labels: Path | None, delegate: str 
     if report["metadata"]:
         m = report["metadata"]
         lines.append(f"metadata  {m['name']!r} v{m['version']} mean={m['mean']} std={m['std']}")
-    labels_text = ", ".join(list(report["labels"].values())[:12])
-    more = " ..." if len(report["labels"]) > 12 else ""
-    lines.append(f"labels    {len(report['labels'])}: {labels_text}{more}")
+    if report["labels"]:
+        labels_text = ", ".join(list(report["labels"].values())[:12])
+        more = " ..." if len(report["labels"]) > 12 else ""
+        lines.append(f"labels    {len(report['labels'])}: {labels_text}{more}")
+    else:
+        lines.append("labels    none in the model: pass --labels FILE to name classes")
     lines.append(f"ops       {', '.join(report['ops'])}")
     for name, verdict in report["delegates"].items():
         lines.append(f"delegate  {name}: {verdict}")

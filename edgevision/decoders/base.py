@@ -23,6 +23,8 @@ class ModelInfo:
     # For each custom op, the tensor indices of its outputs in op order (e.g. SSD post-processing
     # outputs boxes, classes, scores, count): lets decoders map tensors without output positions.
     op_outputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # Custom op name -> its options, e.g. the SSD post-processing op's ``num_classes``.
+    op_options: dict[str, dict] = field(default_factory=dict)
     num_labels: int = 0
 
     @property

@@ -83,12 +83,14 @@ class SSDDecoder:
 
     task = "detection"
     resize = "stretch"
-    num_classes: int | None = None  # the op's class count is not exposed as a tensor
 
     def __init__(
         self, info: ModelInfo, score_threshold: float = 0.3, max_detections: int = 100
     ) -> None:
         self.outputs = find_ssd_outputs(info)
+        # The class count is no tensor's shape, but the op's options carry it.
+        num_classes = info.op_options.get(POSTPROCESS_OP, {}).get("num_classes")
+        self.num_classes: int | None = int(num_classes) if num_classes else None
         self.input_hw = info.input_hw
         self.score_threshold = score_threshold
         self.max_detections = max_detections

@@ -60,6 +60,7 @@ class Model:
             outputs=self.outputs,
             custom_ops=self.file.custom_ops,
             op_outputs=self.file.op_outputs,
+            op_options=self.file.op_options,
             num_labels=len(self.labels),
         )
         self.decoder: Decoder = select_decoder(

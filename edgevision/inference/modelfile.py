@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ai_edge_litert import schema_py_generated as schema
+from flatbuffers import flexbuffers
 
 from edgevision.errors import ModelError
 from edgevision.inference.metadata import METADATA_BUFFER_NAME, ModelMetadata, read_metadata
@@ -32,6 +33,8 @@ class ModelFile:
     # Custom op name -> output tensor indices in op order (first use of the op in subgraph 0).
     op_outputs: dict[str, tuple[int, ...]]
     metadata: ModelMetadata | None
+    # Custom op name -> its options (a FlexBuffer map, e.g. the SSD op's num_classes).
+    op_options: dict[str, dict] = field(default_factory=dict)
 
 
 def _bad(path: Path, why: str) -> ModelError:
@@ -56,7 +59,7 @@ def _buffer_bytes(model: schema.Model, index: int, size: int) -> tuple[int, int]
     return start, end
 
 
-def _custom_ops(model: schema.Model) -> tuple[tuple[str, ...], dict[str, tuple[int, ...]]]:
+def _custom_ops(model: schema.Model) -> tuple[tuple[str, ...], dict[str, tuple[int, ...]], dict[str, dict]]:
     names: dict[int, str] = {}
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
@@ -64,6 +67,7 @@ def _custom_ops(model: schema.Model) -> tuple[tuple[str, ...], dict[str, tuple[i
         if builtin == CUSTOM and code.CustomCode():
             names[i] = code.CustomCode().decode("utf-8", "replace")
     op_outputs: dict[str, tuple[int, ...]] = {}
+    op_options: dict[str, dict] = {}
     if names and model.SubgraphsLength():
         graph = model.Subgraphs(0)
         for i in range(graph.OperatorsLength()):
@@ -71,7 +75,19 @@ def _custom_ops(model: schema.Model) -> tuple[tuple[str, ...], dict[str, tuple[i
             name = names.get(op.OpcodeIndex())
             if name is not None and name not in op_outputs:
                 op_outputs[name] = tuple(int(t) for t in op.OutputsAsNumpy())
-    return tuple(sorted(set(names.values()))), op_outputs
+                op_options[name] = _flexbuffer_map(op)
+    return tuple(sorted(set(names.values()))), op_outputs, op_options
+
+
+def _flexbuffer_map(op: schema.Operator) -> dict:
+    """A custom op's options; empty when absent or not a FlexBuffer map (vendor ops)."""
+    if not op.CustomOptionsLength():
+        return {}
+    try:
+        options = flexbuffers.Loads(op.CustomOptionsAsNumpy().tobytes())
+    except Exception:  # noqa: BLE001 - vendor ops may carry any bytes here
+        return {}
+    return options if isinstance(options, dict) else {}
 
 
 def _metadata_buffer(model: schema.Model, content: bytes) -> bytes | None:
@@ -95,13 +111,13 @@ def parse_model(path: Path, content: bytes) -> ModelFile:
             raise ValueError("no subgraph")
         for i in range(model.BuffersLength()):
             _buffer_bytes(model, i, len(content))
-        custom_ops, op_outputs = _custom_ops(model)
+        custom_ops, op_outputs, op_options = _custom_ops(model)
         metadata_buffer = _metadata_buffer(model, content)
     except (struct.error, IndexError, ValueError, TypeError) as exc:
         raise _bad(path, f"is truncated or corrupt ({exc})") from None
     metadata = read_metadata(content, metadata_buffer)
     log.debug("model %s: custom ops %s, metadata %s", path, custom_ops, metadata)
-    return ModelFile(path, content, custom_ops, op_outputs, metadata)
+    return ModelFile(path, content, custom_ops, op_outputs, metadata, op_options)
 
 
 def read_model_file(path: str | Path) -> ModelFile:
