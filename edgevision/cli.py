@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-import signal
+import os
 import sys
 from pathlib import Path
 
@@ -166,7 +166,6 @@ def bench(model: Path | None, source: str, frames: int, threads, delegate: str |
 def main() -> None:
     """Entry point: turns user errors into one line and an exit code."""
     debug = "--debug" in sys.argv[1:]
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `edgevision run | head` ends quietly
     try:
         cli.main(standalone_mode=False)
     except EdgevisionError as exc:
@@ -182,6 +181,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader of stdout went away (`edgevision run | head`): end quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except OSError as exc:
         if debug:
             raise
