@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import cv2
+import pytest
 from http_live import (
     COUNT_ROW,
     MjpegReader,

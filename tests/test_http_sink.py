@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -282,3 +285,37 @@ def test_event_snapshots_show_the_best_frame_and_are_served(fed, tmp_path):
     x1, y1, x2, y2 = (int(v) for v in PERSON_BOX)
     outline = image[y1 + 20 : y2 - 3, x1].astype(float).mean(axis=0)
     assert np.abs(outline - (0, 255, 0)).max() < 60, "the event's box is drawn on its snapshot"
+
+
+SIGPIPE_SERVER = """
+import signal, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # as the CLI does, for `edgevision run | head`
+from http_live import Feeder
+from edgevision.http import HttpSink
+sink = HttpSink("127.0.0.1", 0)
+sink.start()
+feeder = Feeder(sink, sys.argv[1])
+feeder.start()
+print(sink.port, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_closed_streams_do_not_kill_a_process_with_default_sigpipe(clip):
+    tests = Path(__file__).resolve().parent
+    server = subprocess.Popen(
+        [sys.executable, "-c", SIGPIPE_SERVER, str(clip)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True, cwd=tests, env={**os.environ, "PYTHONPATH": f"{tests}:{tests.parent}"},
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{server.stdout.readline().strip()}/"
+        for _ in range(6):
+            reader = MjpegReader(url + "stream/yard.mjpg")
+            reader.frames(1)
+            reader.close()
+            time.sleep(0.3)  # the server writes more frames to the closed connection
+        assert server.poll() is None, f"the server died with {server.returncode}"
+        assert get(url + "api/stats")[0] == 200
+    finally:
+        server.kill()
+        server.wait()
