@@ -44,9 +44,12 @@ class Notifier:
         if self._address is None:
             return False
         try:
-            if self._socket is None:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            if self._socket is None:  # non-blocking: a busy systemd must never stall the frame loop
+                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
             self._socket.sendto("\n".join(fields).encode(), self._address)
+        except BlockingIOError:
+            log.debug("systemd's notify socket is full; dropped %s", fields[0])
+            return False
         except OSError as exc:
             if not self._warned:  # once: a stale socket must not flood the journal
                 log.warning("cannot notify systemd at %s: %s", self._address.lstrip("\0"), exc)
@@ -115,6 +118,7 @@ class Watchdog:
         self.interval_s = watchdog_interval_s() if interval_s is None else interval_s
         self._period = min(self.interval_s or status_interval_s, status_interval_s)
         self._counts: dict[str, int] = dict.fromkeys(cameras, 0)
+        self._seen: dict[str, float] = {}  # camera -> monotonic time of its latest frame
         self._stalled: set[str] = set()
         self._lock = threading.Lock()
         self._ready = False
@@ -128,8 +132,10 @@ class Watchdog:
 
     def frame_processed(self, camera: str) -> None:
         """Count a frame of ``camera``; sends READY on the first frame and beats when due."""
+        now = time.monotonic()
         self._counts[camera] = self._counts.get(camera, 0) + 1
-        if not self._ready or time.monotonic() >= self._next:
+        self._seen[camera] = now
+        if not self._ready or now >= self._next:
             self.check()
 
     def check(self) -> None:
@@ -140,7 +146,8 @@ class Watchdog:
             now = time.monotonic()
             if not self._ready and any(self._counts.values()):
                 self._ready = True
-                self.notifier.ready(self._status(now))
+                self.notifier.ready(", ".join(f"{name} started" for name in self._counts))
+                self._last, self._next = now, now + self._period  # fps from the first frame on
             if now >= self._next:
                 self._beat(now)
         finally:
@@ -150,10 +157,12 @@ class Watchdog:
         """After a config reload, or when a file source has ended: these must keep flowing."""
         with self._lock:
             self._counts = {name: self._counts.get(name, 0) for name in cameras}
+            self._seen = {name: when for name, when in self._seen.items() if name in self._counts}
             self._stalled &= set(self._counts)
 
     def _beat(self, now: float) -> None:
-        stalled = {name for name, count in self._counts.items() if count == 0}
+        fresh_since = max(self._last, now - self._period)  # a late check must not credit old frames
+        stalled = {name for name in self._counts if self._seen.get(name, -1.0) < fresh_since}
         for name in sorted(stalled - self._stalled):
             log.warning("camera %s produced no frame for %.1f s: withholding the systemd watchdog", name, now - self._last)
         for name in sorted(self._stalled - stalled):
