@@ -108,7 +108,7 @@ def _write(planned: PlannedFile) -> None:
             f"cannot write {planned.path}: {exc.strerror or exc}; run with sudo, or pick folders with "
             "--unit-dir/--config-dir"
         ) from None
-    log.info("wrote %s", planned.path)
+    log.debug("wrote %s", planned.path)
 
 
 def _commands(command: str, user: str, config_path: Path) -> list[str]:
