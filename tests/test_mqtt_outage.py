@@ -101,7 +101,7 @@ def test_broker_restarted_mid_run_every_event_arrives_in_order(
         broker.stop()
     assert received(sub) == expected_events(frames, closed=True)
     assert stats["reconnects"] == 1 and stats["events_dropped"] == 0
-    assert max(durations) < 0.05
+    assert max(durations) < 0.25  # blocking on the network would take seconds; 2 busy cores stall ~0.1 s
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len([w for w in warnings if "lost" in w]) == 1, warnings
     assert len(warnings) == 1, warnings  # retries while it was down did not log one line each
@@ -130,7 +130,7 @@ def test_runtime_started_before_the_broker(tmp_path: Path, caplog: pytest.LogCap
     finally:
         sink.close()
         broker.stop()
-    assert max(durations) < 0.05
+    assert max(durations) < 0.25  # blocking on the network would take seconds; 2 busy cores stall ~0.1 s
     messages = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert [level for level, _ in messages] == ["WARNING", "INFO"], messages
     assert "unreachable" in messages[0][1] and f"127.0.0.1:{broker.port}" in messages[0][1]
@@ -176,7 +176,7 @@ def test_frame_loop_never_waits_on_an_unreachable_host() -> None:
     sink.start()
     assert time.monotonic() - started < 0.5
     durations = publish_frames(sink, frames_with_new_objects(0, 300), 0)
-    assert max(durations) < 0.05
+    assert max(durations) < 0.25  # blocking on the network would take seconds; 2 busy cores stall ~0.1 s
     assert float(np.median(durations)) < 0.005
     assert sink.stats()["events_queued"] > 0
     sink.close()
