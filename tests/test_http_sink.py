@@ -296,6 +296,7 @@ sink = HttpSink("127.0.0.1", 0)
 sink.start()
 feeder = Feeder(sink, sys.argv[1])
 feeder.start()
+feeder.wait_frames(2)
 print(sink.port, flush=True)
 sys.stdin.read()
 """
