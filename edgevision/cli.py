@@ -16,13 +16,16 @@ from pathlib import Path
 import click
 
 from edgevision import __version__
-from edgevision.errors import EdgevisionError, UsageError
+from edgevision.errors import EXIT_USAGE, EdgevisionError, UsageError
 
 log = logging.getLogger("edgevision")
 
+_DESKTOP_MODULES = {"tensorflow", "keras", "mlxtend", "sklearn", "skimage", "matplotlib"}
 _LAZY_COMMANDS = {
-    "train": ("train.cli", "train", "train models"),
-    "export": ("export.cli", "export", "convert a trained model to TFLite"),
+    "service": ("edgevision.service.cli", "service_group", "Install and run edgevision as a systemd service."),
+    "config": ("edgevision.service.cli", "config_group", "Check config files."),
+    "train": ("train.cli", "train", "Train a classifier, detector or segmenter (desktop)."),
+    "export": ("export.cli", "export", "Convert a trained Keras model to quantized TFLite."),
 }
 
 
@@ -31,6 +34,13 @@ class _LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *_LAZY_COMMANDS])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Lists lazy commands from their short help, so ``--help`` imports nothing heavy."""
+        rows = [(name, _LAZY_COMMANDS[name][2]) for name in _LAZY_COMMANDS]
+        rows += [(name, cmd.get_short_help_str()) for name, cmd in self.commands.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in _LAZY_COMMANDS:
@@ -119,11 +129,25 @@ def cli(ctx: click.Context, debug: bool, log_level: str) -> None:
 @click.option("--polygons", is_flag=True, help="Add segmentation mask polygons to the JSON.")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Write the annotated video.")
 @click.option("--display", is_flag=True, help="Show the annotated video in a window.")
-def run(**options) -> None:
+@click.option("--mqtt", help="Publish to mqtt://[user:pass@]host[:port][/prefix] (or mqtts://).")
+@click.option("--mqtt-rate", type=click.FloatRange(min=0, min_open=True), help="Max detections messages per second per camera.")
+@click.option("--mqtt-ca", type=click.Path(dir_okay=False, path_type=Path), help="CA file for mqtts://.")
+@click.option("--mqtt-cert", type=click.Path(dir_okay=False, path_type=Path), help="Client certificate.")
+@click.option("--mqtt-key", type=click.Path(dir_okay=False, path_type=Path), help="Client certificate key.")
+@click.option("--mqtt-insecure", is_flag=True, help="Skip the broker certificate check (testing only).")
+@click.option("--mqtt-client-id", help="MQTT client id. Default: unique per device.")
+@click.option("--mqtt-protocol", type=click.Choice(["3.1.1", "5"]), help="MQTT protocol version.")
+@click.option("--http", help="Serve the live view on HOST:PORT (127.0.0.1:8080).")
+@click.option("--http-token", help="Token required on every HTTP endpoint (needed beyond loopback).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML config file; flags given here override it.")
+@click.pass_context
+def run(ctx: click.Context, **_options) -> None:
     """Stream frames through the models and publish what they see."""
     from edgevision.app import run_from_options  # noqa: PLC0415 - keeps --help fast
+    from edgevision.service.cli import explicit_options  # noqa: PLC0415
 
-    run_from_options(options)
+    run_from_options(explicit_options(ctx))
 
 
 @cli.command()
@@ -181,6 +205,15 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except ImportError as exc:
+        if debug or (exc.name or "").split(".")[0] not in _DESKTOP_MODULES:
+            raise
+        click.echo(
+            f"edgevision: error: this command needs {exc.name}: install the desktop extra with "
+            "pip install 'edgevision[train]'",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
     except BrokenPipeError:
         # The reader of stdout went away (`edgevision run | head`): end quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

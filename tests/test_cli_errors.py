@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from cli_runner import edgevision
 from model_factory import build_model
@@ -103,5 +105,9 @@ def test_train_without_tensorflow_says_which_extra(tmp_path):
     blocker.mkdir()
     (blocker / "__init__.py").write_text("raise ImportError('No module named tensorflow', name='tensorflow')\n")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    result = edgevision("train", "detect", "--help", env=env)
+    data = tmp_path / "data"
+    for name in ("cat", "dog"):
+        (data / name).mkdir(parents=True)
+        cv2.imwrite(str(data / name / "1.png"), np.zeros((8, 8, 3), np.uint8))
+    result = edgevision("train", "classify", data, "--out", tmp_path / "run", env=env)
     assert_one_line_error(result, "edgevision[train]")

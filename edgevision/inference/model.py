@@ -4,6 +4,7 @@ every frame."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ class Model:
     def __init__(self, path: str | Path, options: ModelOptions | None = None) -> None:
         options = options or ModelOptions()
         self.path = Path(path)
+        self._lock = threading.Lock()
         self.file: ModelFile = read_model_file(self.path)
         self.name = (self.file.metadata.name if self.file.metadata and self.file.metadata.name else None) or self.path.stem
         self.delegate = delegates.load(options.delegate, options.delegate_fallback)
@@ -121,7 +123,14 @@ class Model:
         return self.decoder.task
 
     def predict(self, image_bgr: np.ndarray) -> ModelResult:
-        """Decode one BGR frame; boxes and maps come back in the frame's own pixels."""
+        """Decode one BGR frame; boxes and maps come back in the frame's own pixels.
+
+        Cameras share models, and an interpreter runs one frame at a time: hence the lock.
+        """
+        with self._lock:
+            return self._predict(image_bgr)
+
+    def _predict(self, image_bgr: np.ndarray) -> ModelResult:
         t0 = time.perf_counter()
         value, transform = self.preprocessor(image_bgr)
         self._interpreter.set_tensor(self.inputs[0].index, value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from typing import TextIO
 
 import numpy as np
@@ -16,10 +17,13 @@ class JsonLinesSink:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream or sys.stdout
+        self._lock = threading.Lock()  # cameras share stdout: whole lines only
 
     def handle(self, result: FrameResult, payload: dict, annotated: np.ndarray | None) -> None:
-        self._stream.write(json.dumps(payload, separators=(",", ":")) + "\n")
-        self._stream.flush()
+        line = json.dumps(payload, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._stream.write(line)
+            self._stream.flush()
 
     def close(self) -> None:
         self._stream.flush()
