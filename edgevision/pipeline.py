@@ -105,6 +105,7 @@ class Pipeline:
         polygons: bool = False,
         hooks: Sequence[FrameHook] = (),
         threaded: bool = True,
+        detect_enabled: Callable[[str], bool] | None = None,
     ) -> None:
         self.source = source
         self.models = list(models)
@@ -113,6 +114,7 @@ class Pipeline:
         self.polygons = polygons
         self.hooks = list(hooks)
         self.threaded = threaded
+        self.detect_enabled = detect_enabled
         self.stop_event = threading.Event()
         self.stats = RunStats()
         self._fps = FpsMeter()
@@ -120,7 +122,10 @@ class Pipeline:
     # -- the three stages -------------------------------------------------------------------
 
     def infer(self, frame: Frame) -> FrameResult:
+        """Every model on the frame; none while detection is switched off for its camera."""
         t0 = time.perf_counter()
+        if self.detect_enabled is not None and not self.detect_enabled(frame.camera):
+            return FrameResult(frame, (), {"inference": 0.0})
         results = tuple(model.predict(frame.image) for model in self.models)
         return FrameResult(frame, results, {"inference": (time.perf_counter() - t0) * 1e3})
 

@@ -47,8 +47,13 @@ class MqttSink:
 
     needs_image = False
 
-    def __init__(self, settings: MqttSettings, cameras: list[str], labels: list[str]) -> None:
+    def __init__(
+        self, settings: MqttSettings, cameras: list[str], labels: list[str], *, own_events: bool = True
+    ) -> None:
+        """``own_events=False`` when an :class:`~edgevision.tracking.hub.EventHub` feeds
+        :meth:`send_event`, so that every output shares one event stream."""
         self.settings = settings
+        self.own_events = own_events
         self.topics = Topics(settings.prefix)
         self._cameras = list(dict.fromkeys(cameras))
         self._labels = list(dict.fromkeys(labels))
@@ -148,6 +153,12 @@ class MqttSink:
         """Events for one model's detections; returns the count of tracked objects per label."""
         frame = frame_result.frame
         key = (frame.camera, result.model)
+        if not self.own_events:
+            detections = result.prediction
+            if detections.track_ids is None or not enabled:  # type: ignore[union-attr]
+                return Counter()
+            tracked = detections.class_ids[detections.track_ids >= 0]  # type: ignore[union-attr]
+            return Counter(result.labels[int(c)] for c in tracked)
         builder = self._builders.get(key)
         if builder is None:
             builder = self._builders[key] = EventBuilder(frame.camera, result.labels)
@@ -164,6 +175,10 @@ class MqttSink:
         self._send_events(events)
         tracked = detections.class_ids[detections.track_ids >= 0]
         return Counter(result.labels[int(c)] for c in tracked)
+
+    def send_event(self, event: dict) -> None:
+        """Queue one event (QoS 1, kept across broker outages up to the queue bound)."""
+        self._send_events([event])
 
     def _send_events(self, events: list[dict]) -> None:
         for event in events:
