@@ -226,6 +226,7 @@ def test_ten_streams_at_once_keep_the_pipeline_fps(fed):
             counts[i] += 1
 
     start_frames, start = feeder.frames, time.monotonic()
+    encodes_before = sink.state.jpeg_encodes
     late_before = len(feeder.lateness)
     threads = [threading.Thread(target=read, args=(i,)) for i in range(10)]
     for t in threads:
@@ -237,6 +238,8 @@ def test_ten_streams_at_once_keep_the_pipeline_fps(fed):
     for reader in readers:
         reader.close()
     assert counts == [20] * 10
+    encodes = sink.state.jpeg_encodes - encodes_before
+    assert encodes <= feeder.frames - start_frames + 1, "one encode per frame, shared by all ten clients"
     assert fps > 0.85 * feeder.fps, f"pipeline fell to {fps:.1f} fps with ten streams"
     assert max(feeder.lateness[late_before:]) < 0.5
     wait_until(lambda: json.loads(get(sink.url + "api/stats")[2])["http"]["stream_clients"] == 0,
