@@ -124,7 +124,9 @@ class HttpSink:
         self.port = server.server_address[1]  # the real one when asked for port 0
         self._thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
         self._thread.start()
-        if self.token:
+        if not is_loopback(self.host):
+            log.warning("live view on %s, reachable from the network: token required on every endpoint", self.url)
+        elif self.token:
             log.info("live view on %s (token required on every endpoint)", self.url)
         else:
             log.info("live view on %s (loopback only, no token)", self.url)
