@@ -205,6 +205,16 @@ def test_binding_beyond_loopback_needs_a_token():
         sink.close()
 
 
+def test_ipv6_loopback_needs_no_token():
+    sink = HttpSink("::1", 0)
+    sink.start()
+    try:
+        assert sink.url == f"http://[::1]:{sink.port}/"
+        assert get(sink.url + "api/stats")[0] == 200
+    finally:
+        sink.close()
+
+
 def test_port_in_use_is_one_clear_error():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -105,13 +105,15 @@ class HttpSink:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
 
     def start(self) -> None:
         """Bind and serve in a daemon thread; a busy port is a one-line error."""
         handler = type("Handler", (_Handler,), {"sink": self})
+        server_class = _Ipv6Server if ":" in self.host else ThreadingHTTPServer
         try:
-            server = ThreadingHTTPServer((self.host, self.port), handler)
+            server = server_class((self.host, self.port), handler)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise EdgevisionError(
@@ -183,6 +185,10 @@ class HttpSink:
         if event.get("type") != "end":
             self._snapshot_times[event_id] = snapshot_time
         return True
+
+
+class _Ipv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class _NoSigpipeWriter(io.RawIOBase):
