@@ -334,7 +334,10 @@ def validate_config(data: Any, origin: str = "config", base_dir: Path | None = N
         raise UsageError(f"{origin}: expected a mapping of settings at the top, got {_kind(data)}")
     from_env: dict[tuple, str] = {}
     problems: list[str] = []
-    data = _substitute(data, (), from_env, problems, set())
+    try:
+        data = _substitute(data, (), from_env, problems, set(), [MAX_VALUES])
+    except _TooLarge:
+        raise UsageError(f"{origin}: more than {MAX_VALUES} values (YAML aliases expanding?); this is not a config") from None
     if problems:
         raise UsageError(_problem_report(origin, problems))
     try:
@@ -523,8 +526,20 @@ def default_camera_name(source: str) -> str:
 # --- ${ENV} substitution -------------------------------------------------------------------
 
 
-def _substitute(value: Any, loc: tuple, from_env: dict[tuple, str], problems: list[str], active: set[int]) -> Any:
+MAX_VALUES = 100_000
+
+
+class _TooLarge(Exception):
+    """Aliases can make a small file expand to billions of values ("billion laughs")."""
+
+
+def _substitute(
+    value: Any, loc: tuple, from_env: dict[tuple, str], problems: list[str], active: set[int], budget: list[int]
+) -> Any:
     """A copy of ``value`` with ``${NAME}`` replaced in strings; ``$${NAME}`` stays literal."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
     if isinstance(value, str):
         return _substitute_text(value, loc, from_env, problems)
     if isinstance(value, dict | list):
@@ -533,9 +548,9 @@ def _substitute(value: Any, loc: tuple, from_env: dict[tuple, str], problems: li
             return None
         active.add(id(value))
         if isinstance(value, dict):
-            result: Any = {k: _substitute(v, (*loc, k), from_env, problems, active) for k, v in value.items()}
+            result: Any = {k: _substitute(v, (*loc, k), from_env, problems, active, budget) for k, v in value.items()}
         else:
-            result = [_substitute(v, (*loc, _Index(i)), from_env, problems, active) for i, v in enumerate(value)]
+            result = [_substitute(v, (*loc, _Index(i)), from_env, problems, active, budget) for i, v in enumerate(value)]
         active.discard(id(value))
         return result
     return value

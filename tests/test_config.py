@@ -161,6 +161,14 @@ def test_bad_config_names_the_key_and_the_allowed_values(tmp_path, text, expecte
     assert "Traceback" not in message
 
 
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    text = "cameras: {porch: {source: demo}}\nbomb:\n" + "\n".join(f"  {line}" for line in levels) + "\n"
+    message = problems(write(tmp_path, text))
+    assert "more than 100000 values (YAML aliases expanding?)" in message
+
+
 def test_every_problem_is_reported_on_its_own_line(tmp_path):
     message = problems(write(tmp_path, """
         cameras:
