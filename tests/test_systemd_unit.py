@@ -79,3 +79,30 @@ def test_service_contract():
     assert {key: settings.get(key, [None])[0] for key in required} == required
     assert "WatchdogSec" in settings and "--config /etc/edgevision/edgevision.yaml" in settings["ExecStart"][0]
     assert float(settings["TimeoutStopSec"][0].rstrip("s")) >= 2  # the service itself exits within 2 s
+
+
+_WITH_MDWE = """
+import ctypes, os, sys
+PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
+if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
+    sys.exit(77)
+os.execv(sys.executable, [sys.executable, "-m", "edgevision", *sys.argv[1:]])
+"""
+
+
+def test_runtime_works_with_memory_deny_write_execute(tmp_path):
+    """The unit sets MemoryDenyWriteExecute=yes: LiteRT, OpenCV and FFmpeg must not need W+X memory.
+    Linux >= 6.3 enforces the same rule per process with PR_SET_MDWE, inherited across exec."""
+    from model_factory import build_model  # noqa: PLC0415 - TensorFlow only for this test
+    from video_clips import write_clip  # noqa: PLC0415
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    result = subprocess.run(
+        [sys.executable, "-c", _WITH_MDWE, "run", "--model", str(build_model("ssd", "uint8")),
+         "--source", str(clip), "--max-frames", "10"],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    if result.returncode == 77:
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3)")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(result.stdout.splitlines()) == 10
