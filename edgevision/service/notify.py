@@ -101,10 +101,11 @@ class Watchdog:
     """Heartbeats only while every camera keeps producing frames.
 
     The frame loop calls :meth:`frame_processed` for each frame; it is a counter increment and a
-    clock read, so it is cheap per frame. The first frame sends ``READY=1``. Every
-    ``interval_s`` a beat is due: ``WATCHDOG=1`` is sent only if every camera has produced a
-    frame since the previous beat, and ``STATUS=`` reports fps per camera (or which stalled).
-    Thread-safe: cameras may run in their own threads.
+    clock read, so it is cheap per frame. The first frame sends ``READY=1``. Then a beat is due
+    every ``interval_s`` (half of ``WATCHDOG_USEC``) or ``status_interval_s``, whichever is
+    shorter: ``WATCHDOG=1`` is sent only if every camera has produced a frame within that period,
+    and ``STATUS=`` always reports fps per camera (or which stalled). A camera not named at start
+    joins on its first frame. Thread-safe: cameras may run in their own threads.
     """
 
     def __init__(
@@ -122,9 +123,8 @@ class Watchdog:
         self._stalled: set[str] = set()
         self._lock = threading.Lock()
         self._ready = False
-        self._last = time.monotonic()
+        self._started = self._last = time.monotonic()
         self._next = self._last + self._period
-        self.beats = 0
 
     @property
     def cameras(self) -> list[str]:
@@ -164,13 +164,13 @@ class Watchdog:
         fresh_since = max(self._last, now - self._period)  # a late check must not credit old frames
         stalled = {name for name in self._counts if self._seen.get(name, -1.0) < fresh_since}
         for name in sorted(stalled - self._stalled):
-            log.warning("camera %s produced no frame for %.1f s: withholding the systemd watchdog", name, now - self._last)
+            quiet_s = now - self._seen.get(name, self._started)
+            log.warning("camera %s: no frame for %.1f s; systemd heartbeat withheld until frames flow", name, quiet_s)
         for name in sorted(self._stalled - stalled):
             log.info("camera %s is producing frames again", name)
         self._stalled = stalled
         if self.interval_s is not None and self._ready and not stalled:
             self.notifier.send("WATCHDOG=1", f"STATUS={self._status(now)}")
-            self.beats += 1
         else:
             self.notifier.status(self._status(now))
         self._counts = dict.fromkeys(self._counts, 0)
