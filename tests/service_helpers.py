@@ -23,7 +23,8 @@ main()
 """
 
 # Root ignores file permissions; without these capabilities it meets them like the service user.
-WITHOUT_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+# Any other user meets them already (and may not drop capabilities).
+WITHOUT_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None,
