@@ -33,13 +33,6 @@ from http_live import (
 from model_factory import build_model
 from prometheus_client.parser import text_string_to_metric_families
 
-from edgevision.cli import run as run_command
-
-# Until `edgevision run` has --http (the lead wires HttpSink into app.py); remove with the wiring.
-pytestmark = pytest.mark.skipif(
-    not any(p.name == "http" for p in run_command.params), reason="edgevision run has no --http option yet"
-)
-
 CLIP_FPS = 10.0
 TOKEN = "run-token"
 
@@ -194,7 +187,8 @@ def test_a_token_is_needed_beyond_loopback_and_checked(setup):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert refused.returncode == 2
-    assert "needs --http-token" in refused.stderr and "Traceback" not in refused.stderr
+    assert "binding to 0.0.0.0 needs" in refused.stderr and "token" in refused.stderr
+    assert "Traceback" not in refused.stderr
     run = Run(["run", "--source", str(clip), "--loop", "--realtime", "--model", str(model),
                "--http", f"0.0.0.0:{port}", "--http-token", TOKEN])  # fmt: skip
     try:
