@@ -132,6 +132,9 @@ def test_metrics_stats_and_404_from_the_running_pipeline(running):
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
     fps = next(s.value for s in families["edgevision_fps"].samples if s.labels == {"camera": "scene"})
     assert fps > 0.7 * CLIP_FPS
+    running = {s.labels["camera"]: s.value for s in families["edgevision_camera_running"].samples}
+    assert running == {"scene": 1}, "the runner's own stats reach /metrics"
+    assert [s.labels for s in families["edgevision_frames_dropped"].samples] == [{"camera": "scene"}]
     labels = {s.labels["label"] for s in families["edgevision_detections"].samples}
     assert labels <= {"square", "person", "rocket"} and labels
     stats = json.loads(get(url + "api/stats")[2])["cameras"]["scene"]

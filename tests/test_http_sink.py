@@ -131,7 +131,10 @@ def test_stats_and_events_json(fed):
 
 def test_metrics_parse_with_the_prometheus_parser(fed):
     sink, feeder = fed
-    sink.update_stats({"frames_dropped": 7, "reconnects": 2, "mqtt_queue_depth": 3})
+    sink.update_stats({
+        "cameras": {"yard": {"running": True, "frames_dropped": 7, "reconnects": 2}, "gate": {"running": False}},
+        "mqtt": {"connected": True, "reconnects": 1, "events_queued": 3, "events_dropped": 4, "messages_dropped": 5},
+    })  # the shape the runner sends: source counters per camera, MQTT's own
     feeder.wait_frames(feeder.frames + 5)
     status, headers, body = get(sink.url + "metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
@@ -147,9 +150,12 @@ def test_metrics_parse_with_the_prometheus_parser(fed):
         key = (("camera", "yard"), ("label", label), ("model", MODEL))
         assert detected[key] >= frames  # counted by the time the frame counter was read
         assert value["edgevision_objects"][key] == 1
-    assert value["edgevision_frames_dropped"][()] == 7
-    assert value["edgevision_reconnects"][()] == 2
+    assert value["edgevision_frames_dropped"] == {(("camera", "yard"),): 7, (("camera", "gate"),): 0}
+    assert value["edgevision_reconnects"][(("camera", "yard"),)] == 2
+    assert value["edgevision_camera_running"] == {(("camera", "yard"),): 1, (("camera", "gate"),): 0}
     assert value["edgevision_mqtt_queue_depth"][()] == 3
+    assert value["edgevision_mqtt_connected"][()] == 1
+    assert value["edgevision_mqtt_dropped"] == {(("kind", "event"),): 4, (("kind", "other"),): 5}
     assert families["edgevision_frames"].type == "counter"
     assert families["edgevision_fps"].type == "gauge"
 

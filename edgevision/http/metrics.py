@@ -87,14 +87,7 @@ def render_metrics(samples: dict, snapshots: tuple[int, int] | None = None) -> s
             objects.append((labels, s["counts"].get((model, label), 0)))
     out.add("detections", "counter", "Detections per label since start.", detections)
     out.add("objects", "gauge", "Detections per label in the latest frame.", objects)
-    pipeline = samples["pipeline"]
-    out.add("frames_dropped", "counter", "Frames the source had to skip because processing was slower.",
-            [({}, pipeline.get("frames_dropped", 0))])  # fmt: skip
-    out.add("reconnects", "counter", "Times a live source reconnected after losing its stream.",
-            [({}, pipeline.get("reconnects", 0))])  # fmt: skip
-    if "mqtt_queue_depth" in pipeline:
-        out.add("mqtt_queue_depth", "gauge", "MQTT messages waiting to be sent.",
-                [({}, pipeline["mqtt_queue_depth"])])  # fmt: skip
+    _add_runner_stats(out, samples["pipeline"])
     events = [({"camera": c, "label": lb, "type": t}, n) for (c, lb, t), n in sorted(samples["events"].items())]
     out.add("events", "counter", "Tracked-object event messages by type.", events)
     out.add("http_stream_clients", "gauge", "MJPEG clients connected now.", [({}, samples["stream_clients"])])
@@ -103,3 +96,25 @@ def render_metrics(samples: dict, snapshots: tuple[int, int] | None = None) -> s
         out.add("snapshot_files", "gauge", "Event snapshots kept on disk.", [({}, snapshots[0])])
         out.add("snapshot_bytes", "gauge", "Bytes of event snapshots kept on disk.", [({}, snapshots[1])])
     return out.render()
+
+
+def _add_runner_stats(out: MetricsText, stats: dict) -> None:
+    """What only the runner knows (``HttpSink.update_stats``): sources per camera, and MQTT."""
+    sources = stats.get("cameras", {})
+    out.add("camera_running", "gauge", "1 while the camera's pipeline runs, 0 after it failed.",
+            [({"camera": c}, 1 if s.get("running") else 0) for c, s in sources.items()])  # fmt: skip
+    out.add("frames_dropped", "counter", "Frames the source skipped because processing was slower.",
+            [({"camera": c}, s.get("frames_dropped", 0)) for c, s in sources.items()])  # fmt: skip
+    out.add("reconnects", "counter", "Times a live source reconnected after losing its stream.",
+            [({"camera": c}, s.get("reconnects", 0)) for c, s in sources.items()])  # fmt: skip
+    mqtt = stats.get("mqtt")
+    if mqtt is None:
+        return
+    out.add("mqtt_queue_depth", "gauge", "MQTT event messages queued or in flight.",
+            [({}, mqtt.get("events_queued", 0))])  # fmt: skip
+    out.add("mqtt_connected", "gauge", "1 while connected to the MQTT broker.",
+            [({}, 1 if mqtt.get("connected") else 0)])  # fmt: skip
+    out.add("mqtt_reconnects", "counter", "Times the MQTT connection was made again.",
+            [({}, mqtt.get("reconnects", 0))])  # fmt: skip
+    dropped = [({"kind": "event"}, mqtt.get("events_dropped", 0)), ({"kind": "other"}, mqtt.get("messages_dropped", 0))]
+    out.add("mqtt_dropped", "counter", "MQTT messages dropped while the broker was away.", dropped)

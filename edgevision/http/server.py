@@ -141,7 +141,7 @@ class HttpSink:
         self.state.push(result, payload, annotated)
 
     def update_stats(self, stats: dict) -> None:
-        """Numbers only the pipeline knows: frames_dropped, reconnects, mqtt_queue_depth, ..."""
+        """What only the runner knows: ``{"cameras": {name: source counters}, "mqtt": MQTT stats}``."""
         self.state.update_pipeline(stats)
 
     def add_event(self, event: dict) -> None:
