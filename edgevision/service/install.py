@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgevision.errors import UsageError
+from edgevision.errors import EdgevisionError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,16 @@ def edgevision_command() -> str:
     return f"{Path(sys.executable).resolve()} -m edgevision"
 
 
+def _template(name: str) -> str:
+    try:
+        return (TEMPLATES / name).read_text()
+    except OSError:
+        raise EdgevisionError(f"the service template {name} is missing from this install; reinstall edgevision") from None
+
+
 def render_unit(command: str, config_path: Path, user: str) -> str:
     """The shipped unit with this install's command, config and user."""
-    text = (TEMPLATES / UNIT_NAME).read_text()
+    text = _template(UNIT_NAME)
     text = re.sub(r"^ExecStart=.*$", f"ExecStart={command} run --config {config_path}", text, flags=re.M)
     text = re.sub(r"^User=.*$", f"User={user}", text, flags=re.M)
     text = re.sub(r"^EnvironmentFile=.*$", f"EnvironmentFile=-{config_path.with_suffix('.env')}", text, flags=re.M)
@@ -87,7 +94,7 @@ def install_service(
     plan = InstallPlan()
     plan.files.append(PlannedFile(unit_path, unit, 0o644, "replace" if unit_path.exists() else "write"))
     config_action = "keep" if config_path.exists() and not force else ("replace" if config_path.exists() else "write")
-    plan.files.append(PlannedFile(config_path, (TEMPLATES / CONFIG_NAME).read_text(), 0o640, config_action))
+    plan.files.append(PlannedFile(config_path, _template(CONFIG_NAME), 0o640, config_action))
     plan.commands = _commands(command, user, config_path)
     if not dry_run:
         for planned in plan.files:
