@@ -147,7 +147,8 @@ class Watchdog:
             if not self._ready and any(self._counts.values()):
                 self._ready = True
                 self.notifier.ready(", ".join(f"{name} started" for name in self._counts))
-                self._last, self._next = now, now + self._period  # fps from the first frame on
+                self._last, self._next = now, now + self._period  # fps counted from the first frame on
+                self._counts = dict.fromkeys(self._counts, 0)
             if now >= self._next:
                 self._beat(now)
         finally:
