@@ -98,6 +98,20 @@ def test_snapshot_matches_stats_json_and_raw_has_no_boxes(fed):
         assert not is_class_color(box_edge_color(raw, det["box"]), det["class_id"])
 
 
+def test_each_client_gets_at_most_the_rate_it_asked_for(fed):
+    sink, feeder = fed  # the clip plays at 20 fps, the server caps streams at 15
+    for asked, expected in ((5, 5.0), (100, 15.0)):
+        reader = MjpegReader(sink.url + f"stream/yard.mjpg?fps={asked}")
+        reader.frames(1)
+        start = time.monotonic()
+        parts = reader.frames(10)
+        rate = 10 / (time.monotonic() - start)
+        reader.close()
+        assert 0.7 * expected < rate < 1.1 * expected, f"asked {asked} fps, got {rate:.1f}"
+        indexes = [int(h["x-frame-index"]) for h, _ in parts]
+        assert indexes[-1] - indexes[0] > len(indexes) - 1, "frames in between were dropped for it"
+
+
 def test_nothing_is_encoded_or_drawn_while_nobody_watches(fed):
     sink, feeder = fed
     feeder.wait_frames(feeder.frames + 10)

@@ -29,7 +29,7 @@ from edgevision.errors import EdgevisionError, UsageError
 from edgevision.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edgevision.http.metrics import render_metrics
 from edgevision.http.snapshots import SnapshotRing, is_safe_id, render_event_snapshot
-from edgevision.http.state import LiveState
+from edgevision.http.state import HISTORY, LiveState
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class HttpSink:
             raise UsageError(f"JPEG quality must be 1-100, got {jpeg_quality}")
         self.host, self.port, self.token = host, port, token
         self.max_fps = max_fps
-        self.state = LiveState(jpeg_quality)
+        self.state = LiveState(jpeg_quality, history=HISTORY if snapshot_dir else 0)
         self.snapshots = SnapshotRing(snapshot_dir, snapshot_count, snapshot_bytes) if snapshot_dir else None
         self._snapshot_times: dict[str, float] = {}  # event id -> snapshot_time saved
         self._server: ThreadingHTTPServer | None = None

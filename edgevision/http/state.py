@@ -33,7 +33,7 @@ class _Camera:
     timings: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
     counts: dict = field(default_factory=dict)  # (model, label) -> objects in the latest frame
     detections_total: Counter = field(default_factory=Counter)  # (model, label) -> count
-    history: deque = field(default_factory=lambda: deque(maxlen=HISTORY))
+    history: deque = field(default_factory=deque)
     jpegs: dict = field(default_factory=dict)  # "raw" | "annotated" -> (seq, bytes)
     encode_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -54,11 +54,15 @@ class _Camera:
 
 
 class LiveState:
-    """Thread-safe shared state; ``linger_s`` keeps drawing on a little after a snapshot request."""
+    """Thread-safe shared state; ``linger_s`` keeps drawing on a little after a snapshot request.
 
-    def __init__(self, jpeg_quality: int = 80, linger_s: float = 5.0) -> None:
+    ``history`` recent frames per camera are kept for event snapshots (0: none, saving memory).
+    """
+
+    def __init__(self, jpeg_quality: int = 80, linger_s: float = 5.0, history: int = HISTORY) -> None:
         self.jpeg_quality = jpeg_quality
         self.linger_s = linger_s
+        self._history = history
         self.started = time.monotonic()
         self.closed = threading.Event()
         self._cond = threading.Condition()
@@ -82,7 +86,9 @@ class LiveState:
                 for class_id in model.prediction.class_ids:
                     counts[(model.model, model.labels[class_id])] += 1
         with self._cond:
-            camera = self._cameras.setdefault(frame.camera, _Camera())
+            camera = self._cameras.get(frame.camera)
+            if camera is None:
+                camera = self._cameras[frame.camera] = _Camera(history=deque(maxlen=self._history))
             camera.seq += 1
             camera.frame, camera.annotated, camera.payload = frame, annotated, payload
             camera.frames_total += 1
