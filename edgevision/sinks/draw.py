@@ -78,6 +78,9 @@ class BoxAnnotator:
         return image
 
 
+MAX_DRAWN_CLASSES = 256  # one 8-bit lookup table of colours
+
+
 class SegmentationAnnotator:
     """Each class's pixels blended with its colour, and a legend of the classes present."""
 
@@ -87,6 +90,8 @@ class SegmentationAnnotator:
         self.opacity = opacity
         self.background_class = background_class
         self.legend = legend
+        palette = np.array([class_color(c) for c in range(MAX_DRAWN_CLASSES)], np.uint8)
+        self._palette = np.ascontiguousarray(palette.reshape(1, MAX_DRAWN_CLASSES, 3))
 
     def annotate(self, image: np.ndarray, segmentation: Segmentation, labels: Labels) -> np.ndarray:
         class_map = segmentation.class_map
@@ -94,15 +99,18 @@ class SegmentationAnnotator:
             class_map = cv2.resize(
                 class_map.astype(np.int32), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST
             )
-        lut = np.array([class_color(c) for c in range(max(segmentation.num_classes, 1))], np.float32)
-        mask = class_map != self.background_class if self.background_class is not None else np.ones_like(class_map, bool)
-        mask &= (class_map >= 0) & (class_map < len(lut))
+        # Whole-image OpenCV operations: numpy fancy indexing here cost ~30 ms per 720p frame.
+        index = np.clip(class_map, 0, MAX_DRAWN_CLASSES - 1).astype(np.uint8)
+        colors = cv2.LUT(cv2.merge([index, index, index]), self._palette)
+        mask = (class_map >= 0) & (class_map < MAX_DRAWN_CLASSES)
+        if self.background_class is not None:
+            mask &= class_map != self.background_class
         if mask.any():
-            overlay = lut[class_map[mask]]
-            blended = image[mask].astype(np.float32) * (1.0 - self.opacity) + overlay * self.opacity
-            image[mask] = np.round(blended).astype(np.uint8)
+            blended = cv2.addWeighted(image, 1.0 - self.opacity, colors, self.opacity, 0.0)
+            cv2.copyTo(blended, mask.view(np.uint8), image)
         if self.legend:
-            present = [int(c) for c in np.unique(class_map[mask])]
+            counts = np.bincount(index[mask], minlength=MAX_DRAWN_CLASSES)
+            present = [int(c) for c in np.flatnonzero(counts)]
             self._draw_legend(image, present, labels)
         return image
 
