@@ -1,0 +1,135 @@
+"""Tiny train -> export -> run round trips on CPU, one per task: the TFLite model (float32 and
+int8) run by LiteRT agrees with the Keras model on the same inputs, and carries metadata that the
+runtime's own reader understands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from edgevision.inference.modelfile import parse_model  # noqa: E402
+from export.convert import SSDPostProcess  # noqa: E402
+from export.litert import LiteModel  # noqa: E402
+from export.pipeline import ExportJob, HeldOut, convert_with_metadata, export_and_report  # noqa: E402
+from train.ssd import SCALES, AnchorLevel, AnchorSpec, build_ssd, inference_model  # noqa: E402
+
+RNG = np.random.default_rng(0)
+
+
+def _images(n: int, h: int, w: int, c: int = 3) -> list[np.ndarray]:
+    """Smooth random images (blobs), so int8 ranges calibrate like real photos would."""
+    import cv2
+
+    out = []
+    for _ in range(n):
+        small = RNG.integers(0, 256, (4, 4, c)).astype(np.uint8)
+        im = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+        out.append(im.reshape(h, w, c))
+    return out
+
+
+def _job(task: str, labels: list[str], images: list[np.ndarray], **kw) -> ExportJob:
+    return ExportJob(task=task, name=f"tiny_{task}", description="test", version="0.0.1", labels=labels,
+                     mean=127.5, std=127.5, representative=images, **kw)
+
+
+def _fit_briefly(model, x, y) -> None:
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+
+
+def test_classifier_round_trip(tmp_path: Path) -> None:
+    from train.models import mnist_cnn
+
+    model = mnist_cnn(3, (28, 28, 1))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    images = _images(24, 28, 28, 1)
+    x = (np.stack(images).astype(np.float32) - 127.5) / 127.5
+    _fit_briefly(model, x, RNG.integers(0, 3, 24))
+    job = _job("classification", ["a", "b", "c"], images, grayscale=True,
+               heldout=HeldOut(images[:8], labels=np.zeros(8, np.int64)))
+    result = export_and_report(model, job, tmp_path / "c.tflite", "int8", report_dir=tmp_path, latency_runs=3)
+    keras_out = model.predict(x[:8], verbose=0)
+    lite8 = LiteModel((tmp_path / "c.tflite").read_bytes(), 127.5, 127.5)
+    lite32 = LiteModel(convert_with_metadata(model, job, "float32"), 127.5, 127.5)
+    for i in range(8):
+        np.testing.assert_allclose(lite32(images[i])[0], keras_out[i], atol=1e-5)
+        np.testing.assert_allclose(lite8(images[i])[0], keras_out[i], atol=0.03)
+    assert lite8.input["dtype"] == np.uint8
+    meta = parse_model(tmp_path / "c.tflite", (tmp_path / "c.tflite").read_bytes()).metadata
+    assert meta.labels == ["a", "b", "c"] and meta.mean == (127.5,) and meta.std == (127.5,)
+    assert meta.name == "tiny_classification" and meta.version == "0.0.1"
+    assert {"top1"} <= set(result.report["accuracy"]["int8"])
+    assert (tmp_path / "c.report.json").is_file() and (tmp_path / "c.report.md").is_file()
+    assert (tmp_path / "c.report.png").is_file()
+    assert result.report["edgetpu"]["all_integer"]
+
+
+def test_detector_round_trip(tmp_path: Path) -> None:
+    spec = AnchorSpec((64, 64), (AnchorLevel(8, (0.2,), (0.5, 1.0)), AnchorLevel(16, (0.4,), (1.0,))))
+    model = inference_model(build_ssd(spec, 2, width=0.25))
+    images = _images(12, 64, 64)
+    anchors = spec.anchors()
+    post = SSDPostProcess(anchors, num_classes=2, max_detections=5, score_threshold=0.0)
+    job = _job("detection", ["x", "y"], images, postprocess=post)
+    tflite = convert_with_metadata(model, job, "float32")
+    lite = LiteModel(tflite, 127.5, 127.5)
+    x = (images[0].astype(np.float32)[None] - 127.5) / 127.5
+    enc, scores = (np.asarray(v)[0] for v in model(x, training=False))
+    # The op's best detection is the anchor with the highest non-background score, decoded.
+    a, c = np.unravel_index(np.argmax(scores[:, 1:]), scores[:, 1:].shape)
+    t = enc[a] / SCALES
+    yc, xc = t[0] * anchors[a, 2] + anchors[a, 0], t[1] * anchors[a, 3] + anchors[a, 1]
+    h, w = np.exp(t[2]) * anchors[a, 2], np.exp(t[3]) * anchors[a, 3]
+    boxes, classes, det_scores = lite.detect(images[0])
+    assert classes[0] == c and det_scores[0] == pytest.approx(scores[a, 1 + c], abs=1e-5)
+    np.testing.assert_allclose(boxes[0], [yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], atol=1e-4)
+    # int8: same op, four float outputs, uint8 input, close scores.
+    q = LiteModel(convert_with_metadata(model, job, "int8"), 127.5, 127.5)
+    assert q.input["dtype"] == np.uint8 and len(q.outputs) == 4 and q.detection_outputs
+    qboxes, qclasses, qscores = q.detect(images[0])
+    assert abs(float(qscores[0]) - float(det_scores[0])) < 0.05
+    info = parse_model(tmp_path / "d.tflite", tflite)
+    assert info.custom_ops == ("TFLite_Detection_PostProcess",) and info.metadata.labels == ["x", "y"]
+
+
+def test_segmenter_round_trip(tmp_path: Path) -> None:
+    from train.models import fcn_segmenter
+
+    model = fcn_segmenter(3, (32, 32, 3), width=0.25)
+    images = _images(12, 32, 32)
+    job = _job("segmentation", ["bg", "a", "b"], images)
+    x = (np.stack(images[:4]).astype(np.float32) - 127.5) / 127.5
+    keras_out = model.predict(x, verbose=0)
+    lite32 = LiteModel(convert_with_metadata(model, job, "float32"), 127.5, 127.5)
+    lite8 = LiteModel(convert_with_metadata(model, job, "int8"), 127.5, 127.5)
+    for i in range(4):
+        np.testing.assert_allclose(lite32(images[i])[0], keras_out[i], atol=1e-4)
+        np.testing.assert_allclose(lite8(images[i])[0], keras_out[i], atol=0.05)
+    assert lite8.outputs[0]["shape"].tolist() == [1, 32, 32, 3]
+
+
+def test_float16_and_dynamic_exports_run(tmp_path: Path) -> None:
+    from train.models import mnist_cnn
+
+    model = mnist_cnn(3, (28, 28, 1))
+    images = _images(4, 28, 28, 1)
+    job = _job("classification", ["a", "b", "c"], images, grayscale=True)
+    x = (images[0].astype(np.float32)[None] - 127.5) / 127.5
+    expected = model.predict(x, verbose=0)[0]
+    for quantization in ("float16", "dynamic"):
+        lite = LiteModel(convert_with_metadata(model, job, quantization), 127.5, 127.5)
+        np.testing.assert_allclose(lite(images[0])[0], expected, atol=0.02)
+
+
+def test_calibration_set_too_small(tmp_path: Path) -> None:
+    from edgevision.errors import UsageError
+    from train.models import mnist_cnn
+
+    job = _job("classification", ["a", "b"], _images(3, 28, 28, 1), grayscale=True)
+    with pytest.raises(UsageError, match="calibration set too small: 3 images"):
+        export_and_report(mnist_cnn(2), job, tmp_path / "x.tflite", "int8")
+    assert not list(tmp_path.iterdir())  # nothing half-written

@@ -1,0 +1,59 @@
+"""Offline digit data and composed scenes: splits never overlap, ground truth matches pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from train.digits import load_split
+from train.scenes import TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, photos, stretch
+from train.ssd import AnchorSpec, TargetEncoder
+
+
+def test_digit_splits_are_disjoint_and_balanced() -> None:
+    train, test = load_split("train"), load_split("test")
+    assert len(test) == 1000 and len(train) == 4000
+    assert np.bincount(test.labels).tolist() == [100] * 10
+    train_keys = {im.tobytes() for im in train.images}
+    assert not any(im.tobytes() in train_keys for im in test.images)
+    a, b = train.split(0.1, seed=1)
+    assert len(b) == 400 and len(a) == 3600
+
+
+def test_test_photos_never_train() -> None:
+    assert not set(TRAIN_PHOTOS) & set(TEST_PHOTOS)
+    assert all(p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 for p in photos("test"))
+
+
+def test_scene_boxes_cover_their_digit_pixels() -> None:
+    comp = SceneComposer(load_split("test"), photos("test"), seed=3)
+    for _ in range(10):
+        scene = comp.compose(320, 180)
+        assert scene.image.shape == (180, 320, 3) and scene.mask.shape == (180, 320)
+        assert 1 <= len(scene.boxes) <= 6
+        for (x1, y1, x2, y2), c in zip(scene.boxes.astype(int), scene.classes):
+            inside = scene.mask[y1:y2, x1:x2]
+            assert (inside == c + 1).sum() > 10  # the digit's own pixels are in its box
+        # every labelled pixel lies in a box of its class
+        ys, xs = np.nonzero(scene.mask)
+        for y, x in zip(ys[::50], xs[::50]):
+            c = scene.mask[y, x] - 1
+            hits = [(b[0] <= x < b[2]) and (b[1] <= y < b[3]) for b, k in zip(scene.boxes, scene.classes) if k == c]
+            assert any(hits)
+
+
+def test_stretch_scales_boxes() -> None:
+    scene = SceneComposer(load_split("test"), photos("test"), seed=4).compose(320, 180)
+    small = stretch(scene, 192, 192)
+    np.testing.assert_allclose(small.boxes, scene.boxes * [0.6, 192 / 180, 0.6, 192 / 180], rtol=1e-5)
+
+
+def test_target_encoding_round_trips() -> None:
+    spec = AnchorSpec()
+    enc = TargetEncoder(spec.anchors())
+    boxes = np.array([[0.2, 0.1, 0.4, 0.18], [0.5, 0.6, 0.9, 0.75]], np.float32)  # ymin xmin ymax xmax
+    t = enc.encode(boxes, np.array([3, 7]))
+    pos = t[:, 4] >= 0
+    assert set(t[pos, 4].astype(int)) == {3, 7}
+    decoded = enc.decode(t[:, :4])[pos]
+    matched = boxes[(t[pos, 4] == 7).astype(int)]
+    np.testing.assert_allclose(decoded, matched, atol=1e-5)

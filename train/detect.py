@@ -1,0 +1,138 @@
+"""Detection recipe: the SSD-style digit detector, on composed scenes or on user data."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from train import runner
+from train.scenes import Scene, SceneComposer, stretch
+from train.ssd import AnchorSpec, TargetEncoder
+
+log = logging.getLogger(__name__)
+
+MEAN = 127.5  # input normalization: (pixel - MEAN) / STD, recorded in the model's metadata
+STD = 127.5
+
+
+def normalize(images: np.ndarray) -> np.ndarray:
+    return (images.astype(np.float32) - MEAN) / STD
+
+
+def stretch_image(scene: Scene, spec: AnchorSpec) -> np.ndarray:
+    """The scene's image stretched to the model input, uint8."""
+    return stretch(scene, spec.size[1], spec.size[0]).image
+
+
+def scene_to_sample(scene: Scene, spec: AnchorSpec, encoder: TargetEncoder) -> tuple[np.ndarray, np.ndarray]:
+    """A scene stretched to the model input -> (uint8 image, ``[A, 5]`` targets)."""
+    h, w = spec.size
+    s = stretch(scene, w, h)
+    boxes = s.boxes[:, [1, 0, 3, 2]] / np.array([h, w, h, w], np.float32)
+    return s.image, encoder.encode(boxes, s.classes)
+
+
+SCENE_SIZES = ((320, 180), (288, 216), (320, 200))  # mostly 16:9, some 4:3 and 16:10
+SCENE_WEIGHTS = (0.7, 0.15, 0.15)
+
+
+def make_pool(composer: SceneComposer, spec: AnchorSpec, encoder: TargetEncoder, n: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` composed scenes as (uint8 images ``[n, H, W, 3]``, float16 targets ``[n, A, 5]``).
+
+    Composing costs about a third of a training step on a CPU, so scenes are made once and
+    reused across epochs, with colour augmentation on top.
+    """
+    h, w = spec.size
+    images = np.empty((n, h, w, 3), np.uint8)
+    targets = np.empty((n, len(encoder.anchors), 5), np.float16)
+    rng = np.random.default_rng(composer.rng.integers(1 << 31))
+    for i in range(n):
+        sw, sh = SCENE_SIZES[rng.choice(len(SCENE_SIZES), p=SCENE_WEIGHTS)]
+        images[i], targets[i] = scene_to_sample(composer.compose(sw, sh), spec, encoder)
+    return images, targets
+
+
+def pool_batches(images: np.ndarray, targets: np.ndarray, batch: int, seed: int = 0
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless (uint8 images, float32 targets) batches, reshuffled every pass."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(images))
+        for i in range(0, len(order) - batch + 1, batch):
+            idx = np.sort(order[i:i + batch])
+            yield images[idx], targets[idx].astype(np.float32)
+
+
+def augment(images, targets):
+    """Colour jitter on uint8 batches, then normalization (tf.data map)."""
+    import tensorflow as tf
+
+    x = tf.cast(images, tf.float32) / 255.0
+    n = tf.shape(x)[0]
+    x = x * tf.random.uniform((n, 1, 1, 3), 0.8, 1.2)  # per-channel gain
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    x = (x - mean) * tf.random.uniform((n, 1, 1, 1), 0.75, 1.25) + mean
+    x = x + tf.random.uniform((n, 1, 1, 1), -0.1, 0.1)
+    x = tf.where(tf.random.uniform((n, 1, 1, 1)) < 0.15, tf.reduce_mean(x, axis=-1, keepdims=True) + 0 * x, x)
+    x = tf.clip_by_value(x, 0.0, 1.0) * 255.0
+    return (x - MEAN) / STD, (targets, targets)
+
+
+def fixed_scenes(composer: SceneComposer, n: int, size: tuple[int, int] = (320, 180)) -> list[Scene]:
+    return [composer.compose(*size) for _ in range(n)]
+
+
+@dataclass
+class DetectorTraining:
+    """What ``train`` needs; steps x epochs images of ``batch`` each."""
+
+    run_dir: Path
+    num_classes: int = 10
+    batch: int = 32
+    epochs: int = 10
+    steps_per_epoch: int = 120
+    learning_rate: float = 2e-3
+    width: float = 1.0
+    time_budget_s: float | None = None
+    strategy: str = "auto"
+    verbose: int = 1
+
+
+def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = AnchorSpec()):
+    """Fits the SSD on uint8 batches from ``train_batches`` (a generator factory) and returns the
+    training model (best validation loss); resumes from ``run_dir/last.keras`` if present."""
+    import keras
+    import tensorflow as tf
+
+    from train.ssd import box_loss, build_ssd, make_focal_loss
+
+    total_steps = cfg.epochs * cfg.steps_per_epoch
+
+    def build():
+        model = build_ssd(spec, cfg.num_classes, width=cfg.width)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            cfg.learning_rate * 0.1, total_steps, alpha=0.02,
+            warmup_target=cfg.learning_rate, warmup_steps=min(100, total_steps // 10))
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss=[box_loss, make_focal_loss(cfg.num_classes)], jit_compile=False)
+        return model
+
+    a = len(spec.anchors())
+    h, w = spec.size
+    signature = (tf.TensorSpec((None, h, w, 3), tf.uint8), tf.TensorSpec((None, a, 5), tf.float32))
+    dataset = (tf.data.Dataset.from_generator(train_batches, output_signature=signature)
+               .map(augment).prefetch(2))
+    return runner.fit(build, dataset, val_data, cfg.run_dir, cfg.epochs, cfg.steps_per_epoch,
+                      custom_objects=custom_objects(cfg.num_classes), strategy=cfg.strategy,
+                      time_budget_s=cfg.time_budget_s, verbose=cfg.verbose)
+
+
+def custom_objects(num_classes: int) -> dict:
+    from train.ssd import box_loss, make_focal_loss
+
+    return {"box_loss": box_loss, "focal_loss": make_focal_loss(num_classes)}

@@ -1,0 +1,156 @@
+"""What every recipe shares: device strategy, callbacks, checkpoints and resume, curves."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def select_strategy(kind: str = "auto"):
+    """A ``tf.distribute`` strategy for this machine.
+
+    ``auto``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several workers,
+    ``MirroredStrategy`` with two or more GPUs, one GPU or the CPU otherwise. ``kind`` may also
+    be ``default``, ``mirrored`` or ``multiworker``.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if kind == "auto":
+        workers = len(json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", []))
+        kind = "multiworker" if workers > 1 else "mirrored" if len(gpus) > 1 else "default"
+    if kind == "multiworker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif kind == "mirrored":
+        strategy = tf.distribute.MirroredStrategy()
+    elif kind == "default":
+        strategy = tf.distribute.get_strategy()
+    else:
+        raise ValueError(f"unknown strategy {kind!r} (auto, default, mirrored, multiworker)")
+    log.info("strategy %s, %d replica(s), %d GPU(s)", type(strategy).__name__,
+             strategy.num_replicas_in_sync, len(gpus))
+    return strategy
+
+
+def use_mixed_precision_if_gpu() -> bool:
+    """float16 compute with float32 variables on a GPU (where it helps); float32 on CPUs."""
+    import keras
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        return True
+    return False
+
+
+class TimeBudget:
+    """Keras callback that stops training once ``seconds`` of wall time have passed."""
+
+    def __new__(cls, seconds: float | None):
+        import keras
+
+        class _TimeBudget(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.start = time.monotonic()
+                self.stopped_at = None
+
+            def on_train_batch_end(self, batch, logs=None):
+                if seconds is not None and time.monotonic() - self.start > seconds:
+                    self.model.stop_training = True
+                    self.stopped_at = batch
+
+        return _TimeBudget()
+
+
+def callbacks(run_dir: Path, monitor: str = "val_loss", time_budget_s: float | None = None) -> list:
+    """Checkpoints (last and best), TensorBoard logs, a CSV log and the time budget."""
+    import keras
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out = [
+        keras.callbacks.ModelCheckpoint(str(run_dir / "last.keras")),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, save_best_only=True),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        TimeBudget(time_budget_s),
+    ]
+    if tensorboard_available():
+        out.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq="epoch",
+                                               profile_batch=0))
+    else:
+        log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+    return out
+
+
+def tensorboard_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def resume_epoch(run_dir: Path) -> int:
+    """The number of epochs a previous run in ``run_dir`` completed (0 when none)."""
+    history = run_dir / "history.csv"
+    if not (run_dir / "last.keras").exists() or not history.exists():
+        return 0
+    lines = [ln for ln in history.read_text().splitlines()[1:] if ln.strip()]
+    return len(lines)
+
+
+def plot_curves(run_dir: Path, out: Path | None = None) -> Path:
+    """Training and validation curves from ``history.csv`` as a PNG."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader((run_dir / "history.csv").open()))
+    out = out or run_dir / "curves.png"
+    metrics = [k for k in rows[0] if k != "epoch" and not k.startswith("val_") and k != "learning_rate"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2), squeeze=False)
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    for ax, name in zip(axes[0], metrics):
+        ax.plot(epochs, [float(r[name]) for r in rows], label="train")
+        if f"val_{name}" in rows[0]:
+            ax.plot(epochs, [float(r[f"val_{name}"]) for r in rows], label="validation")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def fit(build: Callable[[], object], dataset, validation, run_dir: Path, epochs: int,
+        steps_per_epoch: int | None = None, custom_objects: dict | None = None,
+        strategy: str = "auto", time_budget_s: float | None = None, verbose: int = 1):
+    """Builds and compiles the model with ``build()`` inside the distribution strategy (or
+    loads ``run_dir/last.keras`` to resume), fits it with checkpoints, logs and curves, and
+    returns the best model by validation loss."""
+    import keras
+
+    use_mixed_precision_if_gpu()
+    dist = select_strategy(strategy)
+    initial_epoch = resume_epoch(run_dir)
+    with dist.scope():
+        if initial_epoch:
+            log.info("resuming %s after epoch %d", run_dir, initial_epoch)
+            model = keras.models.load_model(run_dir / "last.keras", custom_objects=custom_objects)
+        else:
+            model = build()
+    if initial_epoch < epochs:
+        model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                  validation_data=validation, verbose=verbose,
+                  callbacks=callbacks(run_dir, time_budget_s=time_budget_s))
+    plot_curves(run_dir)
+    best = run_dir / "best.keras"
+    return keras.models.load_model(best, custom_objects=custom_objects) if best.exists() else model

@@ -1,0 +1,261 @@
+"""Scenes of handwritten digits pasted onto real photographs that ship with scikit-image.
+
+Each digit is scaled, rotated and coloured against its background and pasted at a random
+position; its tight box and its pixels are the ground truth for detection and segmentation.
+Backgrounds are split like the digits: the test photos are never used to train.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from train.digits import Digits
+
+# Real photographs only (no printed text: it would hold digits without labels).
+TRAIN_PHOTOS = (
+    "astronaut", "motorcycle_left", "motorcycle_right", "camera", "coins", "brick", "grass",
+    "gravel", "moon", "hubble_deep_field", "immunohistochemistry", "retina", "clock_motion",
+    "cell",
+)
+TEST_PHOTOS = ("coffee", "chelsea", "rocket")
+
+
+PHOTO_FILES = {
+    "astronaut": "astronaut.png", "motorcycle_left": "motorcycle_left.png",
+    "motorcycle_right": "motorcycle_right.png", "camera": "camera.png", "coins": "coins.png",
+    "brick": "brick.png", "grass": "grass.png", "gravel": "gravel.png", "moon": "moon.png",
+    "hubble_deep_field": "hubble_deep_field.jpg", "immunohistochemistry": "ihc.png",
+    "retina": "retina.jpg", "clock_motion": "clock_motion.png", "cell": "cell.png",
+    "coffee": "coffee.png", "chelsea": "chelsea.png", "rocket": "rocket.jpg",
+}
+
+
+@lru_cache(maxsize=None)
+def load_photo(name: str) -> np.ndarray:
+    """A scikit-image sample photo, read from the files the package ships, as RGB uint8."""
+    import os
+
+    import skimage.data
+
+    path = os.path.join(os.path.dirname(skimage.data.__file__), PHOTO_FILES[name])
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"{path}: scikit-image sample photo missing or unreadable")
+    return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+
+
+def photos(split: str) -> list[np.ndarray]:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return [load_photo(n) for n in (TRAIN_PHOTOS if split == "train" else TEST_PHOTOS)]
+
+
+@dataclass(frozen=True)
+class Scene:
+    """An RGB ``HxWx3`` uint8 image, digit boxes ``[G, 4]`` as ``x1, y1, x2, y2`` pixels, their
+    classes ``[G]`` (0..9) and a class map ``HxW`` uint8 (0 background, ``1 + digit``)."""
+
+    image: np.ndarray
+    boxes: np.ndarray
+    classes: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass(frozen=True)
+class SceneStyle:
+    """How scenes look; heights are fractions of the scene height."""
+
+    min_digits: int = 2
+    max_digits: int = 6
+    min_height: float = 0.16
+    max_height: float = 0.40
+    max_rotation_deg: float = 15.0
+
+
+class SceneComposer:
+    """Makes scenes from a digit split and a photo split with its own random generator."""
+
+    def __init__(self, digits: Digits, backgrounds: list[np.ndarray], seed: int = 0,
+                 style: SceneStyle = SceneStyle()) -> None:
+        if len(digits) == 0 or not backgrounds:
+            raise ValueError("a scene composer needs digits and background photos")
+        self.digits = digits
+        self.backgrounds = backgrounds
+        self.style = style
+        self.rng = np.random.default_rng(seed)
+
+    # -- backgrounds ------------------------------------------------------------------------
+    def background(self, width: int, height: int) -> np.ndarray:
+        """A random crop of a random photo at the scene's aspect ratio, with colour jitter."""
+        rng = self.rng
+        photo = self.backgrounds[rng.integers(len(self.backgrounds))]
+        ph, pw = photo.shape[:2]
+        aspect = width / height
+        crop_w = min(pw, ph * aspect) * rng.uniform(0.45, 1.0)
+        crop_h = crop_w / aspect
+        x0 = rng.uniform(0, pw - crop_w)
+        y0 = rng.uniform(0, ph - crop_h)
+        crop = photo[int(y0):int(y0 + crop_h), int(x0):int(x0 + crop_w)]
+        image = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+        if rng.random() < 0.5:
+            image = image[:, ::-1]
+        gain = rng.uniform(0.7, 1.3, size=3) * rng.uniform(0.8, 1.2)
+        image = (image - 128.0) * rng.uniform(0.7, 1.2) + 128.0 + rng.uniform(-25, 25)
+        return np.clip(image * gain, 0, 255)
+
+    def moving_background(self, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """A fixed photo region for a clip: (background float32 image, photo used)."""
+        photo = self.backgrounds[self.rng.integers(len(self.backgrounds))]
+        ph, pw = photo.shape[:2]
+        aspect = width / height
+        crop_w = min(pw, ph * aspect)
+        crop_h = crop_w / aspect
+        y0 = (ph - crop_h) / 2
+        x0 = (pw - crop_w) / 2
+        crop = photo[int(y0):int(y0 + crop_h), int(x0):int(x0 + crop_w)]
+        return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32), photo
+
+    # -- digits -----------------------------------------------------------------------------
+    def digit_alpha(self, index: int) -> np.ndarray:
+        """The digit's ink as alpha in 0..1 (28x28, peak 1), with random stroke thickness."""
+        image = self.digits.images[index]
+        r = self.rng.random()
+        if r < 0.2:
+            image = cv2.dilate(image, np.ones((2, 2), np.uint8))
+        elif r < 0.3:
+            thinner = cv2.erode(image, np.ones((2, 2), np.uint8))
+            if thinner.sum() > 0.6 * image.sum():  # thin strokes would vanish
+                image = thinner
+        alpha = image.astype(np.float32)
+        return alpha / max(float(alpha.max()), 1.0)
+
+    def ink_color(self, under: np.ndarray) -> np.ndarray:
+        """A colour that stands out from the mean of ``under`` (the pixels a digit covers)."""
+        rng = self.rng
+        luminance = float(under.mean()) if under.size else 128.0
+        tint = rng.uniform(0.0, 1.0, size=3)
+        strength = rng.uniform(0.0, 0.45)
+        if luminance > 120:
+            return (tint * strength * 255).astype(np.float32)
+        return (255 - tint * strength * 255).astype(np.float32)
+
+    def warp(self, alpha28: np.ndarray, cx: float, cy: float, height_px: float, angle: float,
+             stretch_x: float, size: tuple[int, int]) -> tuple[np.ndarray, int, int]:
+        """The 28x28 alpha with its 20-pixel MNIST box ``height_px`` tall, centred at (cx, cy).
+
+        Returns the alpha patch and the scene pixel of its top-left corner; the patch lies
+        inside the scene (``size`` is width, height).
+        """
+        scale = height_px / 20.0
+        half = int(np.ceil(14.0 * scale * 1.45 * max(stretch_x, 1.0)))
+        x0 = max(int(cx) - half, 0)
+        y0 = max(int(cy) - half, 0)
+        x1 = min(int(cx) + half + 1, size[0])
+        y1 = min(int(cy) + half + 1, size[1])
+        m = cv2.getRotationMatrix2D((14.0, 14.0), angle, scale)
+        m[0, :] *= stretch_x
+        m[0, 2] += cx - x0 - 14.0 * stretch_x
+        m[1, 2] += cy - y0 - 14.0
+        patch = cv2.warpAffine(alpha28, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0.0)
+        return patch, x0, y0
+
+    def paste(self, image: np.ndarray, mask: np.ndarray, patch: np.ndarray, x0: int, y0: int,
+              label: int, color: np.ndarray | None = None) -> np.ndarray | None:
+        """Blends the alpha ``patch`` into ``image`` and ``mask`` at (x0, y0); returns the tight
+        box ``x1, y1, x2, y2`` of its ink in scene pixels, or None where it has no ink."""
+        box = _ink_box(patch)
+        if box is None:
+            return None
+        bx1, by1, bx2, by2 = box
+        alpha = patch[by1:by2, bx1:bx2]
+        region = (slice(y0 + by1, y0 + by2), slice(x0 + bx1, x0 + bx2))
+        if color is None:
+            color = self.ink_color(image[region])
+        a = alpha[..., None]
+        image[region] = image[region] * (1.0 - a) + color * a
+        mask[region][alpha > 0.5] = label + 1
+        return np.array([x0 + bx1, y0 + by1, x0 + bx2, y0 + by2], np.float32)
+
+    def compose(self, width: int, height: int) -> Scene:
+        """One scene: a background and ``min_digits..max_digits`` digits that do not touch."""
+        rng, style = self.rng, self.style
+        image = self.background(width, height)
+        mask = np.zeros((height, width), np.uint8)
+        boxes: list[np.ndarray] = []
+        classes: list[int] = []
+        for _ in range(rng.integers(style.min_digits, style.max_digits + 1)):
+            index = int(rng.integers(len(self.digits)))
+            label = int(self.digits.labels[index])
+            alpha28 = self.digit_alpha(index)
+            for _attempt in range(10):
+                h = rng.uniform(style.min_height, style.max_height) * height
+                stretch_x = rng.uniform(0.8, 1.25)
+                cx = rng.uniform(0.6 * h * stretch_x, width - 0.6 * h * stretch_x)
+                cy = rng.uniform(0.6 * h, height - 0.6 * h)
+                angle = rng.uniform(-1, 1) * style.max_rotation_deg
+                patch, x0, y0 = self.warp(alpha28, cx, cy, h, angle, stretch_x, (width, height))
+                box = _ink_box(patch)
+                if box is None:
+                    continue
+                box = np.array(box, np.float32) + np.array([x0, y0, x0, y0], np.float32)
+                if boxes and _touches(np.stack(boxes), box, margin=2.0):
+                    continue
+                pasted = self.paste(image, mask, patch, x0, y0, label)
+                if pasted is not None:
+                    boxes.append(pasted)
+                    classes.append(label)
+                break
+        image = self._camera_effects(image)
+        return Scene(
+            image=image,
+            boxes=np.array(boxes, np.float32).reshape(-1, 4),
+            classes=np.array(classes, np.int64),
+            mask=mask,
+        )
+
+    def _camera_effects(self, image: np.ndarray) -> np.ndarray:
+        rng = self.rng
+        if rng.random() < 0.3:
+            image = cv2.GaussianBlur(image, (3, 3), rng.uniform(0.3, 1.0))
+        if rng.random() < 0.5:
+            image = image + rng.normal(0, rng.uniform(1, 6), image.shape).astype(np.float32)
+        return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _ink_box(alpha: np.ndarray, threshold: float = 0.25) -> tuple[int, int, int, int] | None:
+    """Tight ``x1, y1, x2, y2`` (end exclusive) of the pixels above ``threshold``, or None."""
+    cols = np.flatnonzero((alpha > threshold).any(axis=0))
+    if len(cols) == 0:
+        return None
+    rows = np.flatnonzero((alpha > threshold).any(axis=1))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _touches(boxes: np.ndarray, box: np.ndarray, margin: float) -> bool:
+    """Whether ``box`` grown by ``margin`` pixels intersects any of ``boxes``."""
+    ix = np.minimum(boxes[:, 2], box[2] + margin) - np.maximum(boxes[:, 0], box[0] - margin)
+    iy = np.minimum(boxes[:, 3], box[3] + margin) - np.maximum(boxes[:, 1], box[1] - margin)
+    return bool(np.any((ix > 0) & (iy > 0)))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` ``[N, 4]`` with every box in ``b`` ``[M, 4]`` (any corner form)."""
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def stretch(scene: Scene, width: int, height: int) -> Scene:
+    """The scene resized to ``width x height`` without keeping its aspect (as SSD runtimes do)."""
+    sy, sx = height / scene.image.shape[0], width / scene.image.shape[1]
+    image = cv2.resize(scene.image, (width, height), interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(scene.mask, (width, height), interpolation=cv2.INTER_NEAREST)
+    boxes = scene.boxes * np.array([sx, sy, sx, sy], np.float32)
+    return Scene(image, boxes, scene.classes, mask)

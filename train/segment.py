@@ -1,0 +1,85 @@
+"""Segmentation recipe: a fully convolutional net that outputs a per-pixel class map, trained
+on composed digit scenes or on image + PNG mask pairs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from train import runner
+from train.scenes import SceneComposer, SceneStyle, stretch
+
+log = logging.getLogger(__name__)
+
+MEAN = 127.5
+STD = 127.5
+# Bigger, fewer digits than the detector's scenes: strokes must be several pixels wide at the
+# model's resolution for a per-pixel map to be meaningful.
+SEGMENTATION_STYLE = SceneStyle(min_digits=1, max_digits=3, min_height=0.35, max_height=0.6)
+
+
+@dataclass
+class SegmenterTraining:
+    run_dir: Path
+    num_classes: int = 11
+    size: int = 160
+    batch: int = 32
+    epochs: int = 10
+    learning_rate: float = 2e-3
+    width: float = 1.0
+    strategy: str = "auto"
+    time_budget_s: float | None = None
+    verbose: int = 1
+
+
+def scene_pool(composer: SceneComposer, n: int, size: int, scene_size=(240, 240)) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` scenes stretched to ``size``: (uint8 images ``[n, s, s, 3]``, uint8 masks ``[n, s, s]``)."""
+    images = np.empty((n, size, size, 3), np.uint8)
+    masks = np.empty((n, size, size), np.uint8)
+    for i in range(n):
+        s = stretch(composer.compose(*scene_size), size, size)
+        images[i], masks[i] = s.image, s.mask
+    return images, masks
+
+
+def dataset(images: np.ndarray, masks: np.ndarray, cfg: SegmenterTraining, training: bool, seed: int = 0):
+    """``tf.data`` of (normalized image, mask) with colour jitter when training."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((images, masks))
+    if training:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(cfg.batch)
+
+    def prep(x, y):
+        x = tf.cast(x, tf.float32)
+        if training:
+            n = tf.shape(x)[0]
+            x = x * tf.random.uniform((n, 1, 1, 3), 0.8, 1.2) + tf.random.uniform((n, 1, 1, 1), -25, 25)
+            x = tf.clip_by_value(x, 0, 255)
+        return (x - MEAN) / STD, y
+
+    return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def train(cfg: SegmenterTraining, train_data, val_data):
+    import keras
+
+    from train.models import fcn_segmenter
+
+    steps = cfg.epochs * int(np.ceil(len(train_data[0]) / cfg.batch))
+
+    def build():
+        model = fcn_segmenter(cfg.num_classes, (cfg.size, cfg.size, 3), cfg.width)
+        schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, alpha=0.02)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                      metrics=[keras.metrics.MeanIoU(cfg.num_classes, sparse_y_pred=False, name="miou")],
+                      jit_compile=False)
+        return model
+
+    return runner.fit(build, dataset(*train_data, cfg, training=True), dataset(*val_data, cfg, training=False),
+                      cfg.run_dir, cfg.epochs, strategy=cfg.strategy, time_budget_s=cfg.time_budget_s,
+                      verbose=cfg.verbose)
