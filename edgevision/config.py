@@ -103,14 +103,23 @@ def _polygon_has_area(points: list[tuple[float, float]]) -> list[tuple[float, fl
 Polygon = Annotated[list[Point], Field(min_length=3), AfterValidator(_polygon_has_area)]
 
 
+def _resolve_file_source(source: str, info: ValidationInfo) -> str:
+    """A video file named relative to the config is found from the config's folder, like models."""
+    spec = source.strip()
+    if spec.isdigit() or spec in ("demo", "picam") or spec.startswith("picamera2:") or "://" in spec:
+        return source
+    return str(_resolve_path(Path(spec), info))
+
+
 class CameraConfig(_Section):
     """One camera, stream or file, and what to run on it."""
 
     _url_fields = ("source",)
 
-    source: Annotated[str, BeforeValidator(_number_to_text)] = Field(
+    source: Annotated[str, BeforeValidator(_number_to_text), AfterValidator(_resolve_file_source)] = Field(
         title="Source",
-        description="demo, a video file, rtsp://..., http(s)://..., picamera2:N, picam, or a camera number.",
+        description="demo, a video file (relative to the config file), rtsp://..., http(s)://..., "
+        "picamera2:N, picam, or a camera number.",
         min_length=1,
     )
     models: list[ModelEntry] = Field(
@@ -198,7 +207,10 @@ class HttpConfig(_Section):
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> HttpConfig:
         if self.token is None and not _is_loopback(self.host):
-            raise ValueError(f"binding to {self.host} needs a token: set token (e.g. token: ${{EDGEVISION_TOKEN}})")
+            raise ValueError(
+                f"binding to {self.host} needs a token: set token (e.g. token: ${{EDGEVISION_TOKEN}}) "
+                "or pass --http-token"
+            )
         return self
 
 

@@ -108,6 +108,11 @@ def test_redacted_view_hides_every_secret(model_dir, monkeypatch):
     assert config.redacted()["outputs"]["http"]["token"] == "***"
 
 
+def test_file_sources_are_relative_to_the_config_file(tmp_path):
+    config = load_config(write(tmp_path, "cameras:\n  a: {source: clips/door.mp4}\n  b: {source: 0}\n  c: {source: demo}\n"))
+    assert [c.source for c in config.cameras.values()] == [str(tmp_path / "clips" / "door.mp4"), "0", "demo"]
+
+
 def test_env_escape_and_missing_variable(tmp_path, monkeypatch):
     monkeypatch.delenv("EDGEVISION_NOT_SET", raising=False)
     config = validate_config({"cameras": {"a": {"source": "clip-$${LITERAL}.mp4"}}})
