@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -187,7 +188,8 @@ def test_unknown_camera_and_path_are_404_json(fed):
 ENDPOINTS = ("", "api/stats", "api/events", "metrics", "snapshot/yard.jpg?raw=1", "stream/yard.mjpg")
 
 
-def test_token_is_checked_on_every_endpoint(tmp_path, clip):
+def test_token_is_checked_on_every_endpoint(tmp_path, clip, caplog):
+    caplog.set_level(logging.DEBUG, logger="edgevision.http.server")
     sink = HttpSink("127.0.0.1", 0, token=TOKEN)
     sink.start()
     feeder = Feeder(sink, clip)
@@ -210,6 +212,7 @@ def test_token_is_checked_on_every_endpoint(tmp_path, clip):
     finally:
         feeder.stop()
         sink.close()
+    assert "token=***" in caplog.text and TOKEN not in caplog.text, "request logs hide the token"
 
 
 def test_binding_beyond_loopback_needs_a_token():

@@ -40,6 +40,7 @@ SNAPSHOT_WAIT_S = 2.0  # how long a snapshot waits for the pipeline to draw a fr
 CLIENT_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped
 
 _NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # Linux; elsewhere SIGPIPE is not a risk here
+_TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s\"]*")
 _STREAM = re.compile(r"^/stream/(?P<camera>[^/]+)\.mjpg$")
 _SNAPSHOT = re.compile(r"^/snapshot/(?P<camera>[^/]+)\.jpg$")
 _EVENT_SNAPSHOT = re.compile(r"^/events/(?P<event>[^/]+)\.jpg$")
@@ -222,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile = _NoSigpipeWriter(self.connection)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s %s", self.address_string(), format % args)
+        log.debug("%s %s", self.address_string(), _TOKEN_IN_URL.sub(r"\1***", format % args))
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         url = urlsplit(self.path)
