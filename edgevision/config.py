@@ -203,6 +203,13 @@ class HttpConfig(_Section):
         None, min_length=1, title="Token", json_schema_extra=_SECRET,
         description="Required to bind beyond loopback; clients send it as a Bearer token or ?token=.",
     )  # fmt: skip
+    max_fps: float = Field(10.0, gt=0, le=60, title="Stream fps", description="Most frames per second per viewer.")
+    snapshot_dir: ConfigPath | None = Field(
+        None, title="Event snapshot folder",
+        description="Where the best frame of each event is kept as JPEG; use a tmpfs such as /run/edgevision.",
+    )  # fmt: skip
+    snapshot_count: int = Field(200, ge=1, title="Snapshots kept", description="Oldest snapshots go first.")
+    snapshot_mb: float = Field(20.0, gt=0, title="Snapshot megabytes", description="Total size of kept snapshots.")
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> HttpConfig:

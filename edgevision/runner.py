@@ -189,7 +189,10 @@ class Runner:
 
             http = outputs.http
             token = http.token.get_secret_value() if http.token is not None else None
-            self._http = HttpSink(http.host, http.port, token)
+            self._http = HttpSink(
+                http.host, http.port, token, http.snapshot_dir, max_fps=http.max_fps,
+                snapshot_count=http.snapshot_count, snapshot_bytes=int(http.snapshot_mb * 2**20),
+            )  # fmt: skip
             self._http.start()
             self._shared.append(self._http)
         listeners = [s.send_event for s in (self._mqtt,) if s] + [s.add_event for s in (self._http,) if s]
@@ -305,7 +308,8 @@ class Runner:
         self._stats_at = now
         stats = self.stats()
         if self._http is not None:
-            self._http.update_stats(stats)
+            mqtt = {"mqtt": self._mqtt.stats()} if self._mqtt is not None else {}
+            self._http.update_stats({**stats, **mqtt})
         if self._mqtt is not None:
             try:
                 self._mqtt.publish_stats(stats)
