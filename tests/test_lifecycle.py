@@ -1,0 +1,102 @@
+"""The service lifecycle end to end: the real ``edgevision run`` in a subprocess, stopped and
+reloaded by signals, watched by a stand-in for systemd's notify socket, publishing to a real
+mosquitto; files that end or loop; and the bad-input rows that end the process at start."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from cli_runner import edgevision
+from lifecycle_helpers import NotifyReceiver, Running, write_config
+from model_factory import build_model
+from mosquitto import Mosquitto, Subscriber
+from service_helpers import WITHOUT_DAC, run_cli
+from video_clips import write_clip
+
+CLIP_FRAMES = 30
+STOP_LIMIT_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def model() -> Path:
+    return build_model("ssd", "uint8")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clips") / "clip.mp4", frames=CLIP_FRAMES, fps=15.0, size=(160, 96))
+
+
+@pytest.fixture
+def notify(tmp_path):
+    receiver = NotifyReceiver(tmp_path / "notify.sock")
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    server = Mosquitto(tmp_path / "mosquitto").start()
+    yield server
+    server.stop()
+
+
+def recorded_frames(path: Path) -> int:
+    """Frames OpenCV can decode from ``path``: a recording not finalized has no index and reads 0."""
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+# --- stopping -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_finalizes_and_exits_0_within_2_s(tmp_path, model, clip, notify, broker, signum):
+    out = tmp_path / "out.mp4"
+    url = f"mqtt://127.0.0.1:{broker.port}/lc"
+    with Running("--model", model, "--source", clip, "--loop", "--realtime", "--record", out, "--mqtt", url,
+                 notify=notify) as child:  # fmt: skip
+        child.wait_frames(CLIP_FRAMES + 5)  # looped at least once
+        assert notify.messages("READY"), "READY=1 not sent after the first frame"
+        sent = time.monotonic()
+        child.signal(signum)
+        code = child.wait(10)
+        took = time.monotonic() - sent
+    assert code == 0, child.stderr()
+    assert took < STOP_LIMIT_S, f"took {took:.2f} s to stop"
+    assert "Traceback" not in child.stderr()
+    assert recorded_frames(out) == len(child.frames())  # finalized, and every published frame is in it
+    assert notify.messages("STOPPING", since=sent)
+    late = Subscriber(broker.port, "lc/available")  # a newcomer sees the retained state
+    try:
+        assert late.wait(lambda s: s.on("lc/available"), 5), "nothing retained on lc/available"
+        message = late.on("lc/available")[-1]
+        assert message.payload == b"offline" and message.retain
+    finally:
+        late.close()
+
+
+def test_a_file_ends_with_exit_0(model, clip, notify):
+    with Running("--model", model, "--source", clip, notify=notify) as child:
+        code = child.wait(60)
+    assert code == 0, child.stderr()
+    assert [f["frame_index"] for f in child.frames()] == list(range(CLIP_FRAMES))
+    assert notify.messages("READY") and notify.messages("STOPPING")
+
+
+def test_loop_keeps_going_until_stopped(model, clip):
+    with Running("--model", model, "--source", clip, "--loop") as child:
+        child.wait_frames(3 * CLIP_FRAMES)
+        assert child.process.poll() is None
+        assert child.stop() == 0, child.stderr()
+    indexes = [f["frame_index"] for f in child.frames()]
+    assert indexes == list(range(len(indexes)))  # passes follow each other without a gap or a repeat
