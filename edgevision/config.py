@@ -9,7 +9,6 @@ environment and fields marked secret are never echoed in errors or logs.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from edgevision.http.address import is_loopback, parse_address
 from edgevision.errors import UsageError
 from edgevision.sources.base import redact_url
 
@@ -213,21 +213,12 @@ class HttpConfig(_Section):
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> HttpConfig:
-        if self.token is None and not _is_loopback(self.host):
+        if self.token is None and not is_loopback(self.host):
             raise ValueError(
                 f"binding to {self.host} needs a token: set token (e.g. token: ${{EDGEVISION_TOKEN}}) "
                 "or pass --http-token"
             )
         return self
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class OutputsConfig(_Section):
@@ -511,10 +502,8 @@ def _override_outputs(outputs: dict[str, Any], given: Mapping[str, Any]) -> None
             raise UsageError(f"--{mqtt_flags[0].replace('_', '-')} needs --mqtt URL or outputs.mqtt in the config")
         outputs["mqtt"].update({_MQTT_FLAGS[flag]: given[flag] for flag in mqtt_flags})
     if "http" in given:
-        host, _, port = str(given["http"]).rpartition(":")
-        if not host or not port.isdigit():
-            raise UsageError(f"bad --http {given['http']!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
-        outputs["http"] = {**(outputs.get("http") or {}), "host": host.strip("[]"), "port": int(port)}
+        host, port = parse_address(str(given["http"]))
+        outputs["http"] = {**(outputs.get("http") or {}), "host": host, "port": port}
     if "http_token" in given:
         if not outputs.get("http"):
             raise UsageError("--http-token needs --http HOST:PORT or outputs.http in the config")

@@ -294,8 +294,9 @@ def test_overrides_without_a_config_and_their_errors(tmp_path):
         apply_overrides(None, {"mqtt_rate": 2.0})
     with pytest.raises(UsageError, match="command line: outputs.http: binding to 0.0.0.0 needs a token"):
         apply_overrides(None, {"http": "0.0.0.0:8080"})
-    with pytest.raises(UsageError, match="bad --http '8080'"):
-        apply_overrides(None, {"http": "8080"})
+    with pytest.raises(UsageError, match="--http 'camera:http' is not HOST:PORT"):
+        apply_overrides(None, {"http": "camera:http"})
+    assert apply_overrides(None, {"http": "8080"}).outputs.http.port == 8080  # host defaults to loopback
     with pytest.raises(ValueError, match="does not know the options"):
         apply_overrides(None, {"brightness": 3})
 

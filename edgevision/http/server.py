@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import hmac
 import io
-import ipaddress
 import json
 import logging
 import re
@@ -26,6 +25,7 @@ import numpy as np
 
 from edgevision.core import FrameResult
 from edgevision.errors import EdgevisionError, UsageError
+from edgevision.http.address import is_loopback
 from edgevision.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edgevision.http.metrics import render_metrics
 from edgevision.http.snapshots import SnapshotRing, is_safe_id, render_event_snapshot
@@ -44,25 +44,6 @@ _TOKEN_IN_URL = re.compile(r"([?&]token=)[^&\s\"]*")
 _STREAM = re.compile(r"^/stream/(?P<camera>[^/]+)\.mjpg$")
 _SNAPSHOT = re.compile(r"^/snapshot/(?P<camera>[^/]+)\.jpg$")
 _EVENT_SNAPSHOT = re.compile(r"^/events/(?P<event>[^/]+)\.jpg$")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """``HOST:PORT``, ``:PORT``, ``PORT`` or ``[IPv6]:PORT`` as given to ``--http``."""
-    text = text.strip()
-    host, _, port = text.rpartition(":")
-    host = host.strip("[]") or default_host
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise UsageError(f"--http {text!r} is not HOST:PORT with a port 1-65535, e.g. 127.0.0.1:8080")
-    return host, int(port)
 
 
 class HttpSink:
