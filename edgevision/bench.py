@@ -12,16 +12,17 @@ import logging
 import os
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgevision.core import Frame, FrameResult
 from edgevision.inference.model import Model, ModelOptions
 from edgevision.pipeline import Pipeline
 from edgevision.runtime.litert import runtime_name
 from edgevision.sinks.draw import draw_frame_result
-from edgevision.core import FrameResult
 from edgevision.sources.factory import open_source
 
 log = logging.getLogger(__name__)
@@ -64,13 +65,14 @@ def invoke_only(model: Model, runs: int) -> dict[str, Any]:
     return stats
 
 
-def decode_only(source_spec: str, frames: int) -> dict[str, Any]:
-    """How fast the source alone delivers frames (capture and video decode)."""
+def _timed_loop(source_spec: str, frames: int, work: Callable[[Frame], object]) -> dict[str, Any]:
+    """Frames per second of ``work`` done on each of the source's first ``frames`` frames."""
     source = open_source(source_spec)
     count = 0
     started = time.perf_counter()
     try:
-        for _ in source:
+        for frame in source:
+            work(frame)
             count += 1
             if count >= frames:
                 break
@@ -78,6 +80,11 @@ def decode_only(source_spec: str, frames: int) -> dict[str, Any]:
         source.close()
     elapsed = time.perf_counter() - started
     return {"frames": count, "seconds": elapsed, "fps": count / elapsed if elapsed else 0.0}
+
+
+def decode_only(source_spec: str, frames: int) -> dict[str, Any]:
+    """How fast the source alone delivers frames (capture and video decode)."""
+    return _timed_loop(source_spec, frames, lambda frame: None)
 
 
 class _DrawingNullSink:
@@ -111,20 +118,11 @@ def end_to_end(model: Model, source_spec: str, frames: int) -> dict[str, Any]:
 
 def serial_loop(model: Model, source_spec: str, frames: int) -> dict[str, Any]:
     """One frame at a time, nothing overlapped: the official Raspberry Pi examples' loop."""
-    source = open_source(source_spec)
-    count = 0
-    started = time.perf_counter()
-    try:
-        for frame in source:
-            result = FrameResult(frame, (model.predict(frame.image),))
-            draw_frame_result(frame.image, result)
-            count += 1
-            if count >= frames:
-                break
-    finally:
-        source.close()
-    elapsed = time.perf_counter() - started
-    return {"frames": count, "seconds": elapsed, "fps": count / elapsed if elapsed else 0.0}
+
+    def read_infer_draw(frame: Frame) -> None:
+        draw_frame_result(frame.image, FrameResult(frame, (model.predict(frame.image),)))
+
+    return _timed_loop(source_spec, frames, read_infer_draw)
 
 
 def probe_threads(model_path: Path, options: ModelOptions) -> int:
@@ -143,7 +141,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_bench(model_path: Path, source_spec: str, frames: int, options: ModelOptions) -> dict[str, Any]:
+def compare_models(model: Model, other_path: Path, runs: int, options: ModelOptions) -> dict[str, Any]:
+    """Invoke speed and file size of another build of the same model (e.g. float32 vs int8)."""
+    other = Model(other_path, options)
+    mine, theirs = invoke_only(model, runs), invoke_only(other, runs)
+    return {
+        "model": str(other_path),
+        "model_size_bytes": other_path.stat().st_size,
+        "input": {"shape": list(other.inputs[0].shape), "dtype": other.inputs[0].dtype.name},
+        "invoke_only": theirs,
+        "speedup": theirs["mean"] / mine["mean"],
+        "size_ratio": model.path.stat().st_size / other_path.stat().st_size,
+    }
+
+
+def run_bench(
+    model_path: Path, source_spec: str, frames: int, options: ModelOptions, compare: Path | None = None
+) -> dict[str, Any]:
     model = Model(model_path, options)
     report: dict[str, Any] = {
         "schema_version": BENCH_SCHEMA_VERSION,
@@ -168,6 +182,8 @@ def run_bench(model_path: Path, source_spec: str, frames: int, options: ModelOpt
         if report["serial_loop"]["fps"]
         else None,
     }
+    if compare is not None:
+        report["compare"] = compare_models(model, compare, frames, options)
     report["peak_rss_mb"] = peak_rss_mb()
     return report
 
@@ -192,4 +208,11 @@ def format_report(report: dict[str, Any]) -> str:
         f"serial      {ser['fps']:.1f} fps  (pipelined is {report['ratios']['end_to_end_vs_serial']:.2f} x)",
         f"peak RSS    {report['peak_rss_mb']:.0f} MB",
     ]
+    if "compare" in report:
+        cmp = report["compare"]
+        lines.append(
+            f"compared    {cmp['model']} ({cmp['model_size_bytes']:,} bytes, {cmp['input']['dtype']}): invoke "
+            f"{cmp['invoke_only']['mean']:.2f} ms; this model is {cmp['speedup']:.2f} x as fast at "
+            f"{cmp['size_ratio']:.0%} of the size"
+        )
     return "\n".join(lines)

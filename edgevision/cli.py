@@ -170,8 +170,11 @@ def inspect(model: Path, as_json: bool, labels: Path | None, delegate: str | Non
               help="Frames per measurement (and the minimum number of invokes).")
 @click.option("--threads", type=THREADS, help="Interpreter threads, or 'auto'.")
 @click.option("--delegate", help="edgetpu, gpu, or a delegate library path.")
+@click.option("--compare", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Another build of the model (e.g. float32) to compare invoke speed and size with.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (schema: schema/bench.schema.json).")
-def bench(model: Path | None, source: str, frames: int, threads, delegate: str | None, as_json: bool) -> None:
+def bench(model: Path | None, source: str, frames: int, threads, delegate: str | None, compare: Path | None,
+          as_json: bool) -> None:  # fmt: skip
     """Measure invoke, decode, the pipelined runtime and a serial loop on one model and source."""
     import json  # noqa: PLC0415
 
@@ -183,7 +186,7 @@ def bench(model: Path | None, source: str, frames: int, threads, delegate: str |
     model_path = model or default_model_path()
     threads = resolve_threads(threads, model_path, ModelOptions(delegate=delegate))
     options = ModelOptions(delegate=delegate, threads=threads)
-    report = run_bench(model_path, source, frames, options)
+    report = run_bench(model_path, source, frames, options, compare)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
