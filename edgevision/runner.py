@@ -126,7 +126,8 @@ class Runner:
     def request_stop(self) -> None:
         self._stop.set()
         for camera in self._cameras:
-            camera.pipeline.stop()
+            if camera.pipeline is not None:  # None: a camera that could not be started
+                camera.pipeline.stop()
 
     def request_reload(self) -> None:
         self._reload.set()
@@ -134,7 +135,7 @@ class Runner:
     # -- running -----------------------------------------------------------------------
 
     def run(self) -> None:
-        """Until every source ends or a stop is requested; raises the failure of a lone camera."""
+        """Until every source ends or a stop is requested; then raises what made cameras fail."""
         try:
             self._start()
             while not self._stop.is_set():
@@ -150,7 +151,8 @@ class Runner:
             self.notifier.stopping()
             self._stop_cameras()
             self._close_shared()
-        self._raise_failures()
+        if not self._stop.is_set():  # a requested stop exits 0: failures were logged as they happened
+            self._raise_failures()
 
     def _start(self) -> None:
         models = {name: self.pool.for_camera(camera) for name, camera in self.config.cameras.items()}

@@ -100,3 +100,60 @@ def test_loop_keeps_going_until_stopped(model, clip):
         assert child.stop() == 0, child.stderr()
     indexes = [f["frame_index"] for f in child.frames()]
     assert indexes == list(range(len(indexes)))  # passes follow each other without a gap or a repeat
+
+
+# --- reloading ------------------------------------------------------------------------------
+
+
+def test_sighup_applies_a_new_config_in_the_same_process(tmp_path, model, clip, notify):
+    looping = {"source": str(clip), "loop": True, "realtime": True}
+    config = write_config(tmp_path / "cfg.yaml", {"porch": looping}, model)
+    with Running("--config", config, notify=notify) as child:
+        child.wait_frames(5, "porch")
+        write_config(config, {"porch": looping, "garage": looping}, model)
+        reload_at = time.monotonic()
+        child.signal(signal.SIGHUP)
+        child.wait_frames(5, "garage", timeout=20)
+        child.wait_frames(5, "porch", since=time.monotonic())  # both run, in the same process
+        assert child.process.poll() is None
+        assert child.log_lines("reloading config")
+        got = [m for m in notify.messages(since=reload_at) if "RELOADING" in m or "READY" in m]
+        assert "RELOADING" in got[0] and "READY" in got[1], got
+
+        config.write_text("cameras:\n  porch: {source: [unclosed\n")
+        broken_at = time.monotonic()
+        child.signal(signal.SIGHUP)
+        child.wait_for(lambda: child.log_lines("config reload failed", since=broken_at), 10, "reload error")
+        child.wait_frames(5, "porch", since=time.monotonic())  # the old config keeps running
+        child.wait_frames(5, "garage", since=time.monotonic())
+        errors = [line for line in child.log_lines("ERROR", since=broken_at)]
+        assert len(errors) == 1 and "invalid YAML" in errors[0], errors
+        assert child.stop() == 0, child.stderr()
+    assert "Traceback" not in child.stderr()
+
+
+# --- several cameras ------------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_cameras_share_models_and_a_dead_camera_does_not_stop_the_others(tmp_path, model, clip, notify):
+    looping = {"source": str(clip), "loop": True, "realtime": True}
+    dead = {"source": f"rtsp://127.0.0.1:{closed_port()}/stream", "open_timeout_s": 1, "read_timeout_s": 1}
+    config = write_config(tmp_path / "cfg.yaml", {"porch": looping, "garage": looping, "gate": dead}, model)
+    with Running("--config", config, notify=notify) as child:
+        child.wait_frames(10, "porch")
+        child.wait_frames(10, "garage")
+        later = time.monotonic()
+        child.wait_frames(10, "porch", since=later)
+        child.wait_frames(10, "garage", since=later)
+        assert len(child.log_lines(" on CPU")) == 1, child.stderr()  # one interpreter for three cameras
+        assert child.log_lines("camera gate not started: cannot open stream")
+        assert not child.frames("gate")
+        assert child.stop() == 0, child.stderr()
+    statuses = [m["STATUS"] for m in notify.messages("STATUS")]
+    assert any("gate" in status for status in statuses), statuses
