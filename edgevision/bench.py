@@ -111,7 +111,7 @@ def end_to_end(model: Model, source_spec: str, frames: int) -> dict[str, Any]:
         "fps": stats.frames / elapsed if elapsed else 0.0,
         "stage_ms_per_frame": per_frame,
         "latency_ms": summarize_ms(list(stats.latencies_ms)) if stats.latencies_ms else None,
-        "dropped_frames": pipeline.source.frames_dropped,
+        "dropped_frames": pipeline.source.frames_dropped + stats.dropped,
         "first_result_s": stats.first_result_s,
     }
 

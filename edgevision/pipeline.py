@@ -49,6 +49,7 @@ class RunStats:
     """Counters and per-stage time totals; bounded, so a service can run for months."""
 
     frames: int = 0
+    dropped: int = 0  # frames a live source gave that a newer frame replaced in the pipeline
     started: float = field(default_factory=time.monotonic)
     first_result_s: float | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
@@ -194,13 +195,21 @@ class Pipeline:
         log.info("processed %d frames at %.1f fps", self.stats.frames, self.stats.fps)
         return self.stats
 
+    @property
+    def live(self) -> bool:
+        """Cameras, streams and real-time files: the freshest frame wins over queued ones."""
+        return bool(getattr(self.source, "is_live", False) or getattr(self.source, "realtime", False))
+
     def _run_threaded(self) -> None:
-        frames: queue.Queue = queue.Queue(QUEUE_DEPTH)
-        results: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        depth = 1 if self.live else QUEUE_DEPTH
+        frames: queue.Queue = queue.Queue(depth)
+        results: queue.Queue = queue.Queue(depth)
 
         def read() -> None:
             for frame in self._frames():
-                if not self._put(frames, frame, lambda: not self.stop_event.is_set()):
+                if self.live:
+                    self._replace_oldest(frames, frame)
+                elif not self._put(frames, frame, lambda: not self.stop_event.is_set()):
                     return
             self._put(frames, _END, lambda: not self.stop_event.is_set())
 
@@ -221,7 +230,10 @@ class Pipeline:
                     continue
                 if frame is _END:
                     break
-                self._put(results, self.infer(frame), writer.is_alive)
+                if self.live:
+                    self._replace_oldest(results, self.infer(frame))
+                else:
+                    self._put(results, self.infer(frame), writer.is_alive)
         finally:
             # Results already made are still published; then the reader is released.
             self._put(results, _END, writer.is_alive)
@@ -243,6 +255,19 @@ class Pipeline:
             except queue.Full:
                 if not keep_waiting():
                     return False
+
+    def _replace_oldest(self, q: queue.Queue, item: object) -> None:
+        """Put without waiting: a full queue loses its oldest item (counted as dropped)."""
+        while True:
+            try:
+                q.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    q.get_nowait()
+                    self.stats.dropped += 1
+                except queue.Empty:
+                    pass
 
     @staticmethod
     def _drain(q: queue.Queue) -> None:

@@ -333,6 +333,7 @@ class Runner:
                 "frames": run.frames,
                 "inference_ms": round(run.stage_ms.get("inference", 0.0) / frames, 2),
                 **camera.pipeline.source.stats(),
+                "frames_dropped": camera.pipeline.source.frames_dropped + run.dropped,
             }
         return {"uptime_s": round(time.monotonic() - self._started, 1), "cameras": cameras}
 
