@@ -54,3 +54,26 @@ def test_grayscale_channels_first_input():
     value, _ = Preprocessor(tensor, "stretch")(np.full((56, 56, 3), 255, np.uint8))
     assert value.shape == (1, 1, 28, 28)
     assert value.max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("resize", ["stretch", "letterbox"])
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        spec(np.uint8, 1 / 255, 0),
+        spec(np.int8, 1 / 255, -128),
+        spec(np.float32),
+        spec(np.uint8, 1 / 255, 0, shape=(1, 64, 64, 1)),
+        spec(np.float32, shape=(1, 3, 64, 64)),
+    ],
+)
+def test_writing_into_the_input_tensor_gives_the_same_values(tensor, resize):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (90, 160, 3), np.uint8), rng.integers(0, 255, (120, 120, 3), np.uint8)]
+    pre = Preprocessor(tensor, resize)
+    for frame in frames:  # two source sizes: buffers reused and letterbox canvases kept apart
+        expected, _ = Preprocessor(tensor, resize)(frame)
+        out = np.zeros(tensor.shape, tensor.dtype)
+        returned, _ = pre(frame, out=out)
+        assert returned is out
+        np.testing.assert_array_equal(out, expected)

@@ -55,6 +55,7 @@ class Model:
         self.delegate = delegates.load(options.delegate, options.delegate_fallback)
         self._interpreter = self._make_interpreter(options)
         self.inputs = tuple(TensorSpec.from_details(d) for d in self._interpreter.get_input_details())
+        self._input_tensor = self._interpreter.tensor(self.inputs[0].index)
         self.outputs = tuple(TensorSpec.from_details(d) for d in self._interpreter.get_output_details())
         self.labels = self._labels(options.labels_path)
         self.info = ModelInfo(
@@ -132,8 +133,8 @@ class Model:
 
     def _predict(self, image_bgr: np.ndarray) -> ModelResult:
         t0 = time.perf_counter()
-        value, transform = self.preprocessor(image_bgr)
-        self._interpreter.set_tensor(self.inputs[0].index, value)
+        # Straight into the input tensor; the view must be gone before invoke() runs.
+        transform = self.preprocessor(image_bgr, out=self._input_tensor())[1]
         t1 = time.perf_counter()
         self._interpreter.invoke()
         t2 = time.perf_counter()

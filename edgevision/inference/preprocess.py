@@ -54,6 +54,10 @@ class Preprocessor:
             mean, std = default_normalization(spec)
         self._lut = self._lookup_table(mean, std)
         self._cv_lut = np.ascontiguousarray(self._lut.reshape(1, 256, self.channels))
+        self._stretched = np.empty((self.height, self.width, 3), np.uint8)
+        self._canvases: dict[tuple[int, int], np.ndarray] = {}
+        self._pixels = np.empty((self.height, self.width, 3), np.uint8)
+        self._gray = np.empty((self.height, self.width), np.uint8)
         # uint8 models fed raw pixels need no lookup at all.
         self._identity = self._lut.dtype == np.uint8 and bool(
             np.all(self._lut == np.arange(256, dtype=np.uint8)[:, None])
@@ -77,36 +81,53 @@ class Preprocessor:
         pad_y = (self.height - new_h) // 2
         return InputTransform(source_hw, (self.height, self.width), scale, scale, float(pad_x), float(pad_y))
 
-    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, InputTransform]:
+    def __call__(
+        self, image_bgr: np.ndarray, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, InputTransform]:
         """The input tensor value ``[1, ...]`` for ``image_bgr`` and its transform.
 
         Resizing comes first, so colour conversion and the table lookup touch only the
-        model-sized image, not the full camera frame.
+        model-sized image. Intermediate images are reused between frames, and the last step
+        writes straight into ``out`` (the interpreter's input tensor) when given.
         """
         transform = self.transform_for(image_bgr.shape[:2])
         resized = self._resize(image_bgr, transform)
+        direct = out is not None and not self.channels_first
         if self.channels == 1:
-            pixels = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)[..., None]
+            pixels = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY, dst=self._gray)[..., None]
+            if self._identity and direct:
+                out[0] = pixels
+                return out, transform
         else:
-            pixels = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
-        values = pixels if self._identity else cv2.LUT(pixels, self._cv_lut).reshape(pixels.shape)
+            target = out[0] if direct and self._identity else self._pixels
+            pixels = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB, dst=target)
+            if target is not self._pixels:
+                return out, transform
+        if self._identity:
+            values = pixels
+        elif direct and self.channels == 3:
+            cv2.LUT(pixels, self._cv_lut, dst=out[0])
+            return out, transform
+        else:
+            values = cv2.LUT(pixels, self._cv_lut).reshape(pixels.shape)
         if self.channels_first:
             values = values.transpose(2, 0, 1)
+        if out is not None:
+            out[0] = values
+            return out, transform
         return values[np.newaxis], transform
 
     def _resize(self, image: np.ndarray, transform: InputTransform) -> np.ndarray:
+        size = (self.width, self.height)
         if self.resize == "stretch":
-            return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+            return cv2.resize(image, size, dst=self._stretched, interpolation=cv2.INTER_LINEAR)
         h, w = image.shape[:2]
         new_w, new_h = round(w * transform.scale_x), round(h * transform.scale_y)
-        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         pad_x, pad_y = int(transform.pad_x), int(transform.pad_y)
-        return cv2.copyMakeBorder(
-            resized,
-            pad_y,
-            self.height - new_h - pad_y,
-            pad_x,
-            self.width - new_w - pad_x,
-            cv2.BORDER_CONSTANT,
-            value=(LETTERBOX_FILL,) * 3,
-        )
+        canvas = self._canvases.get((h, w))
+        if canvas is None:  # one grey-bordered canvas per source size: borders are drawn once
+            canvas = np.full((self.height, self.width, 3), LETTERBOX_FILL, np.uint8)
+            self._canvases[(h, w)] = canvas
+        cv2.resize(image, (new_w, new_h), dst=canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w],
+                   interpolation=cv2.INTER_LINEAR)  # fmt: skip
+        return canvas
