@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -190,8 +190,3 @@ def write_config(path: Path, cameras: dict[str, dict], model: Path, outputs: dic
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
-
-def ordered_subset(items: Sequence[str], wanted: Sequence[str]) -> bool:
-    """Whether ``wanted`` appears in ``items`` in this order (other items may come between)."""
-    it = iter(items)
-    return all(any(x == w for x in it) for w in wanted)

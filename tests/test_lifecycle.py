@@ -11,7 +11,6 @@ from pathlib import Path
 
 import cv2
 import pytest
-from cli_runner import edgevision
 from lifecycle_helpers import NotifyReceiver, Running, write_config
 from model_factory import build_model
 from mosquitto import Mosquitto, Subscriber
@@ -126,7 +125,7 @@ def test_sighup_applies_a_new_config_in_the_same_process(tmp_path, model, clip, 
         child.wait_for(lambda: child.log_lines("config reload failed", since=broken_at), 10, "reload error")
         child.wait_frames(5, "porch", since=time.monotonic())  # the old config keeps running
         child.wait_frames(5, "garage", since=time.monotonic())
-        errors = [line for line in child.log_lines("ERROR", since=broken_at)]
+        errors = child.log_lines("ERROR", since=broken_at)
         assert len(errors) == 1 and "invalid YAML" in errors[0], errors
         assert child.stop() == 0, child.stderr()
     assert "Traceback" not in child.stderr()
@@ -157,3 +156,58 @@ def test_cameras_share_models_and_a_dead_camera_does_not_stop_the_others(tmp_pat
         assert child.stop() == 0, child.stderr()
     statuses = [m["STATUS"] for m in notify.messages("STATUS")]
     assert any("gate" in status for status in statuses), statuses
+
+
+# --- bad input at start ---------------------------------------------------------------------
+
+
+def one_error_line(stderr: str) -> list[str]:
+    """The lines a user sees besides the INFO/WARNING logs."""
+    return [line for line in stderr.splitlines() if line.strip() and " INFO " not in line and " WARNING " not in line
+            and not line.startswith("INFO: ")]  # fmt: skip
+
+
+def assert_fails(proc, code: int, fragment: str) -> None:
+    lines = one_error_line(proc.stderr)
+    assert proc.returncode == code, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("edgevision: error: "), lines
+    assert fragment in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_camera_that_never_opens(model):
+    assert_fails(run_cli("run", "--model", str(model), "--camera", "9"), 1, "cannot open camera 9")
+
+
+def test_http_port_in_use(model, clip):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_cli("run", "--model", str(model), "--source", str(clip), "--http", f"127.0.0.1:{port}")
+    assert_fails(proc, 1, f"127.0.0.1:{port}")
+    assert "in use" in proc.stderr
+
+
+def test_unwritable_record_path(tmp_path, model, clip):
+    folder = tmp_path / "readonly"
+    folder.mkdir(mode=0o555)
+    proc = run_cli("run", "--model", str(model), "--source", str(clip), "--record", str(folder / "out.mp4"),
+                   prefix=WITHOUT_DAC)  # fmt: skip
+    assert_fails(proc, 2, str(folder))
+    assert not (folder / "out.mp4").exists()
+
+
+def test_missing_model_file(tmp_path, clip):
+    assert_fails(run_cli("run", "--model", str(tmp_path / "gone.tflite"), "--source", str(clip)), 2, "gone.tflite")
+
+
+def test_missing_model_file_in_config(tmp_path, clip):
+    config = write_config(tmp_path / "cfg.yaml", {"porch": {"source": str(clip)}}, tmp_path / "gone.tflite")
+    assert_fails(run_cli("run", "--config", str(config)), 2, "cameras.porch.models[0].path")
+
+
+def test_invalid_yaml(tmp_path):
+    config = tmp_path / "cfg.yaml"
+    config.write_text("cameras:\n  porch: {source: [unclosed\n")
+    assert_fails(run_cli("run", "--config", str(config)), 2, "invalid YAML")
