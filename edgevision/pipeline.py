@@ -117,6 +117,7 @@ class Pipeline:
         self.threaded = threaded
         self.detect_enabled = detect_enabled
         self.stop_event = threading.Event()
+        self._sinks_closed = False
         self.stats = RunStats()
         self._fps = FpsMeter()
 
@@ -239,6 +240,7 @@ class Pipeline:
             self._put(results, _END, writer.is_alive)
             writer.join()
             self.stop_event.set()
+            self._close_sinks()  # every result is out: finalize before waiting on a source that may hang
             self._drain(frames)
             reader.join(timeout=5)
         for stage in (reader, writer):
@@ -281,7 +283,15 @@ class Pipeline:
         self.stop_event.set()
 
     def close(self) -> None:
+        """Sinks first: they hold the user's data (a recording's index), and a stream hung in a
+        read can keep the source from closing for seconds."""
+        self._close_sinks()
         self.source.close()
+
+    def _close_sinks(self) -> None:
+        if self._sinks_closed:
+            return
+        self._sinks_closed = True
         for sink in self.sinks:
             try:
                 sink.close()

@@ -120,6 +120,7 @@ class Runner:
         self._events: EventHub | None = None
         self.watchdog = Watchdog(config.cameras, self.notifier)
         self._started = time.monotonic()
+        self.stuck_cameras: list[str] = []  # threads still blocked in a camera read after the stop
 
     # -- signals (called from signal handlers: only set flags) ----------------------------
 
@@ -266,11 +267,13 @@ class Runner:
             if camera.pipeline is not None:
                 camera.pipeline.stop()
         deadline = time.monotonic() + STOP_GRACE_S
+        self.stuck_cameras = []
         for camera in self._cameras:
             if camera.thread is not None:
                 camera.thread.join(max(0.0, deadline - time.monotonic()))
                 if camera.thread.is_alive():
                     log.warning("camera %s did not stop within %.1f s", camera.name, STOP_GRACE_S)
+                    self.stuck_cameras.append(camera.name)
 
     def _close_shared(self) -> None:
         if self._events is not None:

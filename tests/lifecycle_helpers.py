@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -190,3 +192,13 @@ def write_config(path: Path, cameras: dict[str, dict], model: Path, outputs: dic
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
+
+
+def recorded_frames(path: Path) -> int:
+    """Frames OpenCV can decode from ``path``: an mp4 that was never finalized reads as 0."""
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count

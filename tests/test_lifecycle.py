@@ -9,9 +9,8 @@ import socket
 import time
 from pathlib import Path
 
-import cv2
 import pytest
-from lifecycle_helpers import NotifyReceiver, Running, write_config
+from lifecycle_helpers import NotifyReceiver, Running, recorded_frames, write_config
 from model_factory import build_model
 from mosquitto import Mosquitto, Subscriber
 from service_helpers import WITHOUT_DAC, run_cli
@@ -43,16 +42,6 @@ def broker(tmp_path):
     server = Mosquitto(tmp_path / "mosquitto").start()
     yield server
     server.stop()
-
-
-def recorded_frames(path: Path) -> int:
-    """Frames OpenCV can decode from ``path``: a recording not finalized has no index and reads 0."""
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count
 
 
 # --- stopping -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lifecycle_helpers import NotifyReceiver, Running, write_config
+from lifecycle_helpers import NotifyReceiver, Running, recorded_frames, write_config
 from model_factory import build_model
 from rtsp_server import RtspServer, gst_rtsp_available
 from video_clips import write_clip
@@ -85,3 +85,23 @@ def test_hung_server_stops_the_watchdog_until_frames_flow_again(tmp_path, model,
     assert beats_while_hung == [], "WATCHDOG=1 sent while no frame arrived"
     assert stalled and stalled[0] == "street stalled", stalled
     assert notify.messages("READY") and notify.messages("STOPPING")
+
+
+def test_sigterm_while_the_stream_hangs_still_finalizes_within_2_s(tmp_path, model):
+    out = tmp_path / "out.mp4"
+    with RtspServer(fps=15) as server:
+        stream = {"source": server.url, "open_timeout_s": 2, "read_timeout_s": 2}
+        config = write_config(tmp_path / "cfg.yaml", {"street": stream}, model, {"record": {"path": str(out)}})
+        with Running("--config", config) as child:
+            child.wait_frames(10)
+            server.pause()
+            try:
+                time.sleep(2.5)  # frames in flight are through; the grab thread now blocks in a read
+                sent = time.monotonic()
+                code = child.stop()
+                took = time.monotonic() - sent
+            finally:
+                server.resume()
+    assert code == 0, child.stderr()  # not an abort from a thread still inside OpenCV
+    assert took < 2.0, f"took {took:.2f} s to stop"
+    assert recorded_frames(out) == len(child.frames())
