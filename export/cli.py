@@ -17,10 +17,10 @@ def _run_dir(model: Path) -> tuple[Path, Path]:
     if not model.exists():
         raise UsageError(f"{model}: not found; pass a run folder made by 'edgevision train' or its .keras file")
     if model.is_dir():
-        for name in ("best.keras", "last.keras"):
+        for name in ("final.keras", "last.keras"):
             if (model / name).is_file():
                 return model, model / name
-        raise UsageError(f"{model}: no best.keras or last.keras in this run folder")
+        raise UsageError(f"{model}: no final.keras or last.keras in this run folder")
     if model.suffix != ".keras":
         raise UsageError(f"{model}: not a .keras model file")
     return model.parent, model
@@ -41,18 +41,21 @@ def _run_dir(model: Path) -> tuple[Path, Path]:
               help="Write <name>.report.json/.md/.png next to the output (accuracy on the held-out split).")
 @click.option("--edgetpu", is_flag=True, help="Check that every op is integer, as the Edge TPU compiler needs.")
 def export(model, output, quantization, io_dtype, calibration_images, report, edgetpu):
-    import keras
-
-    from export.convert import SSDPostProcess
-    from export.pipeline import ExportJob, HeldOut, edgetpu_check, export_and_report
     from train import userdata
     from train.recipe import Recipe
 
+    # Everything a user can get wrong is checked before TensorFlow loads.
     run_dir, keras_file = _run_dir(model)
     recipe = Recipe.load(run_dir)
     if output.suffix != ".tflite":
         raise UsageError(f"{output}: the output must end in .tflite")
     arrays, _ = userdata.read(recipe)
+
+    import keras
+
+    from export.convert import SSDPostProcess
+    from export.pipeline import ExportJob, HeldOut, edgetpu_check, export_and_report
+
     train_set, val_set = userdata.split(arrays, recipe)
     rng = np.random.default_rng(recipe.seed)
     pick = rng.choice(len(train_set.images), min(calibration_images, len(train_set.images)), replace=False)

@@ -108,5 +108,6 @@ def train(cfg: ClassifierTraining, x_train, y_train, x_val, y_val, num_classes: 
     return runner.fit(lambda: build(cfg, num_classes),
                       array_dataset(x_train, y_train, cfg, training=True),
                       array_dataset(x_val, y_val, cfg, training=False),
-                      cfg.run_dir, cfg.epochs, strategy=cfg.strategy,
-                      time_budget_s=cfg.time_budget_s, verbose=cfg.verbose)
+                      cfg.run_dir, cfg.epochs,
+                      lambda: (x for x, _ in array_dataset(x_train, y_train, cfg, training=False)),
+                      strategy=cfg.strategy, time_budget_s=cfg.time_budget_s, verbose=cfg.verbose)

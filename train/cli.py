@@ -1,6 +1,6 @@
 """``edgevision train classify|detect|segment DATA``: train on your own data.
 
-Every run folder gets checkpoints (``last.keras`` to resume, ``best.keras``), ``history.csv``,
+Every run folder gets ``last.keras`` (to resume), ``final.keras`` (the trained model), ``history.csv``,
 TensorBoard logs, ``curves.png`` and ``recipe.json`` (what ``edgevision export`` needs).
 The shipped digit models are reproduced with ``python -m train.shipped``.
 """
@@ -76,7 +76,7 @@ def classify(data, model, size, grayscale, run_dir, epochs, batch, validation_sp
                     {"format": "folder", "path": str(data)}, validation_split, seed)
     tr, va = _start(recipe, run_dir)
     recipe_mod.train(cfg, tr.images, tr.labels, va.images, va.labels, len(recipe.labels))
-    click.echo(f"trained {run_dir / 'best.keras'}; export with: edgevision export {run_dir} -o model.tflite", err=True)
+    click.echo(f"trained {run_dir / 'final.keras'}; export with: edgevision export {run_dir} -o model.tflite", err=True)
 
 
 @train.command("detect")
@@ -116,7 +116,7 @@ def detect_cmd(data, fmt, annotations, size, steps, run_dir, epochs, batch, vali
                                   time_budget_s=time_budget, strategy=strategy)
     detect.train(cfg, lambda: detect.pool_batches(*pool, batch=batch, seed=seed),
                  (detect.normalize(va.images), (val_t, val_t)), spec)
-    click.echo(f"trained {run_dir / 'best.keras'}; export with: edgevision export {run_dir} -o model.tflite", err=True)
+    click.echo(f"trained {run_dir / 'final.keras'}; export with: edgevision export {run_dir} -o model.tflite", err=True)
 
 
 @train.command("segment")
@@ -136,4 +136,4 @@ def segment_cmd(data, size, run_dir, epochs, batch, validation_split, strategy, 
     cfg = segment.SegmenterTraining(run_dir=run_dir, num_classes=len(recipe.labels), size=size, batch=batch,
                                     epochs=epochs, strategy=strategy, time_budget_s=time_budget)
     segment.train(cfg, (tr.images, tr.masks), (va.images, va.masks))
-    click.echo(f"trained {run_dir / 'best.keras'}; export with: edgevision export {run_dir} -o model.tflite", err=True)
+    click.echo(f"trained {run_dir / 'final.keras'}; export with: edgevision export {run_dir} -o model.tflite", err=True)

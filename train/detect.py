@@ -105,7 +105,8 @@ class DetectorTraining:
 
 def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = AnchorSpec()):
     """Fits the SSD on uint8 batches from ``train_batches`` (a generator factory) and returns the
-    training model (best validation loss); resumes from ``run_dir/last.keras`` if present."""
+    training model: the last one, batch-norm statistics recomputed on training batches
+    (``final.keras``); resumes from ``run_dir/last.keras`` if present."""
     import keras
     import tensorflow as tf
 
@@ -127,7 +128,8 @@ def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = Anc
     signature = (tf.TensorSpec((None, h, w, 3), tf.uint8), tf.TensorSpec((None, a, 5), tf.float32))
     dataset = (tf.data.Dataset.from_generator(train_batches, output_signature=signature)
                .map(augment).prefetch(2))
-    return runner.fit(build, dataset, val_data, cfg.run_dir, cfg.epochs, cfg.steps_per_epoch,
+    return runner.fit(build, dataset, val_data, cfg.run_dir, cfg.epochs,
+                      lambda: (normalize(x) for x, _ in train_batches()), cfg.steps_per_epoch,
                       custom_objects=custom_objects(cfg.num_classes), strategy=cfg.strategy,
                       time_budget_s=cfg.time_budget_s, verbose=cfg.verbose)
 

@@ -69,14 +69,13 @@ class TimeBudget:
         return _TimeBudget()
 
 
-def callbacks(run_dir: Path, monitor: str = "val_loss", time_budget_s: float | None = None) -> list:
-    """Checkpoints (last and best), TensorBoard logs, a CSV log and the time budget."""
+def callbacks(run_dir: Path, time_budget_s: float | None = None) -> list:
+    """The checkpoint to resume from, TensorBoard logs, a CSV log and the time budget."""
     import keras
 
     run_dir.mkdir(parents=True, exist_ok=True)
     out = [
         keras.callbacks.ModelCheckpoint(str(run_dir / "last.keras")),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, save_best_only=True),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         TimeBudget(time_budget_s),
     ]
@@ -131,11 +130,18 @@ def plot_curves(run_dir: Path, out: Path | None = None) -> Path:
 
 
 def fit(build: Callable[[], object], dataset, validation, run_dir: Path, epochs: int,
-        steps_per_epoch: int | None = None, custom_objects: dict | None = None,
-        strategy: str = "auto", time_budget_s: float | None = None, verbose: int = 1):
+        recalibration_batches: Callable[[], object], steps_per_epoch: int | None = None,
+        custom_objects: dict | None = None, strategy: str = "auto",
+        time_budget_s: float | None = None, verbose: int = 1):
     """Builds and compiles the model with ``build()`` inside the distribution strategy (or
-    loads ``run_dir/last.keras`` to resume), fits it with checkpoints, logs and curves, and
-    returns the best model by validation loss."""
+    loads ``run_dir/last.keras`` to resume) and fits it with checkpoints, logs and curves.
+
+    Returns the last model with its batch-norm statistics recomputed over batches from
+    ``recalibration_batches()`` (normalized training inputs), also saved as ``final.keras``.
+    Batch-norm moving averages lag behind weights that still change fast at the end of a short
+    run (inference-mode losses were twice the training-mode ones here), so validation loss in
+    inference mode is no guide to a "best" checkpoint either.
+    """
     import keras
 
     use_mixed_precision_if_gpu()
@@ -152,5 +158,35 @@ def fit(build: Callable[[], object], dataset, validation, run_dir: Path, epochs:
                   validation_data=validation, verbose=verbose,
                   callbacks=callbacks(run_dir, time_budget_s=time_budget_s))
     plot_curves(run_dir)
-    best = run_dir / "best.keras"
-    return keras.models.load_model(best, custom_objects=custom_objects) if best.exists() else model
+    return finalize(run_dir, recalibration_batches(), custom_objects)
+
+
+def finalize(run_dir: Path, batches, custom_objects: dict | None = None, steps: int = 40):
+    """``last.keras`` with recalibrated batch-norm statistics, saved as ``final.keras``."""
+    import keras
+
+    model = keras.models.load_model(run_dir / "last.keras", custom_objects=custom_objects)
+    recalibrate_batchnorm(model, batches, steps)
+    model.save(run_dir / "final.keras")
+    return model
+
+
+def recalibrate_batchnorm(model, batches, steps: int = 40) -> None:
+    """Sets every BatchNormalization layer's moving mean and variance to the average batch
+    statistics of the final weights over ``steps`` batches (normalized inputs).
+
+    Moving averages lag behind weights that still change quickly at the end of a short
+    training run; inference would then normalize with stale statistics.
+    """
+    import keras
+
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for k, x in zip(range(steps), batches):
+            for layer in layers:
+                layer.momentum = k / (k + 1.0)  # a running mean of the batch statistics
+            model(x, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum

@@ -81,5 +81,5 @@ def train(cfg: SegmenterTraining, train_data, val_data):
         return model
 
     return runner.fit(build, dataset(*train_data, cfg, training=True), dataset(*val_data, cfg, training=False),
-                      cfg.run_dir, cfg.epochs, strategy=cfg.strategy, time_budget_s=cfg.time_budget_s,
-                      verbose=cfg.verbose)
+                      cfg.run_dir, cfg.epochs, lambda: (x for x, _ in dataset(*train_data, cfg, training=False)),
+                      strategy=cfg.strategy, time_budget_s=cfg.time_budget_s, verbose=cfg.verbose)

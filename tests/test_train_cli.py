@@ -1,0 +1,114 @@
+"""Bad input to ``edgevision train`` and ``edgevision export``: one clear line naming the file
+(and line), exit code 2, and nothing half-written. Run as a user would, in a subprocess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cli_runner import edgevision
+
+
+def _fails_cleanly(result, *needles: str) -> str:
+    lines = result.error_lines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, lines
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_missing_dataset(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = edgevision("train", "classify", tmp_path / "nope", "--out", out)
+    _fails_cleanly(result, str(tmp_path / "nope"), "not found")
+    assert not out.exists()
+
+
+def test_empty_class_folder(tmp_path: Path) -> None:
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "data" / "a" / "0.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "data" / "b").mkdir()
+    out = tmp_path / "run"
+    _fails_cleanly(edgevision("train", "classify", tmp_path / "data", "--out", out), str(tmp_path / "data" / "b"))
+    assert not out.exists()
+
+
+def test_broken_yolo_line(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    cv2.imwrite(str(root / "images" / "a.png"), np.zeros((20, 20, 3), np.uint8))
+    (root / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n0 0.5 oops 0.2 0.2\n")
+    (root / "classes.txt").write_text("thing\n")
+    out = tmp_path / "run"
+    _fails_cleanly(edgevision("train", "detect", root, "--format", "yolo", "--out", out),
+                   f"{root / 'labels' / 'a.txt'}:2:")
+    assert not out.exists()
+
+
+def test_coco_box_outside_image(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((20, 30, 3), np.uint8))
+    ann = tmp_path / "instances.json"
+    ann.write_text('{"images": [{"id": 1, "file_name": "a.png", "width": 30, "height": 20}],'
+                   ' "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [25, 2, 10, 5]}],'
+                   ' "categories": [{"id": 1, "name": "x"}]}')
+    out = tmp_path / "run"
+    _fails_cleanly(edgevision("train", "detect", tmp_path, "--format", "coco", "--annotations", ann, "--out", out),
+                   str(ann), "annotation 5", "outside")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [("train", "detect", ".", "--format", "voc", "--out", "x"), ("train", "track", ".")])
+def test_unknown_format_or_task(args: tuple[str, ...]) -> None:
+    result = edgevision(*args)
+    assert result.returncode == 2 and ("voc" in result.stderr or "track" in result.stderr)
+
+
+def test_export_missing_model_and_recipe(tmp_path: Path) -> None:
+    _fails_cleanly(edgevision("export", tmp_path / "nope", "-o", tmp_path / "m.tflite"), str(tmp_path / "nope"))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "final.keras").write_bytes(b"not a model")
+    _fails_cleanly(edgevision("export", run, "-o", tmp_path / "m.tflite"), "recipe.json")
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def _yolo_dataset(root: Path, n: int = 14) -> Path:
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for i in range(n):
+        image = np.full((48, 64, 3), 90, np.uint8)
+        x, y = rng.integers(4, 40), rng.integers(4, 24)
+        image[y:y + 20, x:x + 16] = (250, 250, 250)
+        cv2.imwrite(str(root / "images" / f"{i}.png"), image)
+        (root / "labels" / f"{i}.txt").write_text(f"0 {(x + 8) / 64} {(y + 10) / 48} {16 / 64} {20 / 48}\n")
+    (root / "classes.txt").write_text("block\n")
+    return root
+
+
+def test_train_export_run_round_trip(tmp_path: Path) -> None:
+    """The whole desktop path on a tiny YOLO dataset: train, export int8 with a report, read back."""
+    from edgevision.inference.modelfile import read_model_file
+
+    data = _yolo_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    result = edgevision("train", "detect", data, "--format", "yolo", "--size", "64", "--epochs", "1",
+                        "--steps", "2", "--batch", "4", "--out", run, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("final.keras", "last.keras", "history.csv", "curves.png", "recipe.json"):
+        assert (run / name).is_file(), name
+    out = tmp_path / "block.tflite"
+    result = edgevision("export", run, "-o", out, "--edgetpu", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Edge TPU check: every op is integer" in result.stderr
+    info = read_model_file(out)
+    assert info.custom_ops == ("TFLite_Detection_PostProcess",)
+    assert info.metadata.labels == ["block"] and info.metadata.mean == (127.5,)
+    for suffix in (".report.json", ".report.md", ".report.png"):
+        assert (tmp_path / f"block{suffix}").is_file()
+    assert not list(tmp_path.glob("*.part"))
