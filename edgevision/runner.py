@@ -299,12 +299,20 @@ class Runner:
             self.notifier.ready()
             return
         log.info("reloading config %s", self.config_path)
+        running = self.config
+        try:
+            self._restart_with(config)
+        except EdgevisionError as exc:  # valid, but e.g. its only camera cannot be opened
+            log.error("config reload failed, going back to the running config: %s", exc)
+            self._restart_with(running)  # if that fails too, the process ends with its error
+        self.notifier.ready()
+
+    def _restart_with(self, config: Config) -> None:
         self._stop_cameras()
         self._close_shared()
         self.config, self._cameras = config, []
         self.pool.runtime = config.runtime
         self._start()
-        self.notifier.ready()
 
     def _publish_stats(self) -> None:
         now = time.monotonic()

@@ -93,6 +93,12 @@ def test_loop_keeps_going_until_stopped(model, clip):
 # --- reloading ------------------------------------------------------------------------------
 
 
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_sighup_applies_a_new_config_in_the_same_process(tmp_path, model, clip, notify):
     looping = {"source": str(clip), "loop": True, "realtime": True}
     config = write_config(tmp_path / "cfg.yaml", {"porch": looping}, model)
@@ -116,17 +122,22 @@ def test_sighup_applies_a_new_config_in_the_same_process(tmp_path, model, clip, 
         child.wait_frames(5, "garage", since=time.monotonic())
         errors = child.log_lines("ERROR", since=broken_at)
         assert len(errors) == 1 and "invalid YAML" in errors[0], errors
+
+        # Valid, but its only camera cannot be opened: back to the running config.
+        dead = {"source": f"rtsp://127.0.0.1:{closed_port()}/stream", "open_timeout_s": 1}
+        write_config(config, {"gate": dead}, model)
+        unreachable_at = time.monotonic()
+        child.signal(signal.SIGHUP)
+        child.wait_for(lambda: child.log_lines("config reload failed", since=unreachable_at), 10, "reload error")
+        child.wait_frames(5, "porch", since=time.monotonic(), timeout=20)
+        child.wait_frames(5, "garage", since=time.monotonic())
+        errors = child.log_lines("ERROR", since=unreachable_at)
+        assert len(errors) == 1 and "cannot open stream" in errors[0], errors
         assert child.stop() == 0, child.stderr()
     assert "Traceback" not in child.stderr()
 
 
 # --- several cameras ------------------------------------------------------------------------
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_cameras_share_models_and_a_dead_camera_does_not_stop_the_others(tmp_path, model, clip, notify):
