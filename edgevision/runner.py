@@ -63,6 +63,10 @@ class ModelPool:
             self._models[key] = Model(entry.path, options)
         return self._models[key]
 
+    def keep_only(self, models: list[Model]) -> None:
+        """After a reload: let go of the models no camera uses any more, so reloads never pile them up."""
+        self._models = {key: model for key, model in self._models.items() if any(model is m for m in models)}
+
 
 class _Shared:
     """A sink used by every camera: each pipeline hands it frames, the runner closes it."""
@@ -313,6 +317,7 @@ class Runner:
         self.config, self._cameras = config, []
         self.pool.runtime = config.runtime
         self._start()
+        self.pool.keep_only([m for c in self._cameras if c.pipeline is not None for m in c.pipeline.models])
 
     def _publish_stats(self) -> None:
         now = time.monotonic()

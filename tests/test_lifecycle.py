@@ -211,3 +211,20 @@ def test_invalid_yaml(tmp_path):
     config = tmp_path / "cfg.yaml"
     config.write_text("cameras:\n  porch: {source: [unclosed\n")
     assert_fails(run_cli("run", "--config", str(config)), 2, "invalid YAML")
+
+
+def test_model_pool_shares_and_lets_go_after_a_reload(tmp_path, model, clip):
+    from edgevision.config import load_config  # noqa: PLC0415
+    from edgevision.runner import ModelPool  # noqa: PLC0415
+
+    other = build_model("classification", "uint8")
+    cameras = {"porch": {"source": str(clip)}, "gate": {"source": str(clip)}}
+    first = load_config(write_config(tmp_path / "a.yaml", cameras, model))
+    pool = ModelPool(first)
+    porch, gate = pool.for_camera(first.cameras["porch"]), pool.for_camera(first.cameras["gate"])
+    assert porch[0] is gate[0]  # one interpreter for both cameras
+    second = load_config(write_config(tmp_path / "b.yaml", {"porch": {"source": str(clip)}}, other))
+    reloaded = pool.for_camera(second.cameras["porch"])
+    pool.keep_only(reloaded)
+    assert pool.for_camera(second.cameras["porch"])[0] is reloaded[0]
+    assert pool.for_camera(first.cameras["porch"])[0] is not porch[0]  # the old one was let go, so it loads anew

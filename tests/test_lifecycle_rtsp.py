@@ -37,7 +37,8 @@ def notify(tmp_path):
 def test_server_killed_and_restarted_frames_resume_each_time(tmp_path, model):
     clip = write_clip(tmp_path / "clip.mp4", frames=30, fps=15.0, size=(160, 96))
     with RtspServer(fps=15) as server:
-        cameras = {"street": {"source": server.url, **STREAM}, "porch": {"source": str(clip), "loop": True, "realtime": True}}
+        porch = {"source": str(clip), "loop": True, "realtime": True}
+        cameras = {"street": {"source": server.url, **STREAM}, "porch": porch}
         config = write_config(tmp_path / "cfg.yaml", cameras, model)
         with Running("--config", config) as child:
             child.wait_frames(10, "street")
