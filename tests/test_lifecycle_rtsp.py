@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from lifecycle_helpers import NotifyReceiver, Running, recorded_frames, write_config
 from model_factory import build_model
+from mosquitto import Mosquitto, Subscriber
 from rtsp_server import RtspServer, gst_rtsp_available
 from video_clips import write_clip
 
@@ -34,12 +35,19 @@ def notify(tmp_path):
     receiver.close()
 
 
+def reconnects_in_stats(subscriber: Subscriber) -> int:
+    return max((m["cameras"]["street"]["reconnects"] for m in subscriber.json("lc/stats")), default=0)
+
+
 def test_server_killed_and_restarted_frames_resume_each_time(tmp_path, model):
     clip = write_clip(tmp_path / "clip.mp4", frames=30, fps=15.0, size=(160, 96))
+    broker = Mosquitto(tmp_path / "mosquitto").start()
+    subscriber = Subscriber(broker.port, "lc/stats")
     with RtspServer(fps=15) as server:
         porch = {"source": str(clip), "loop": True, "realtime": True}
         cameras = {"street": {"source": server.url, **STREAM}, "porch": porch}
-        config = write_config(tmp_path / "cfg.yaml", cameras, model)
+        outputs = {"mqtt": {"url": f"mqtt://127.0.0.1:{broker.port}/lc"}}
+        config = write_config(tmp_path / "cfg.yaml", cameras, model, outputs)
         with Running("--config", config) as child:
             child.wait_frames(10, "street")
             threads_before = child.thread_count()
@@ -53,8 +61,12 @@ def test_server_killed_and_restarted_frames_resume_each_time(tmp_path, model):
                 child.wait_frames(10, "street", since=up_at, timeout=30)
                 child.wait_for(lambda: len(child.log_lines(": reconnected")) >= restart, 5, f"reconnect {restart}")
             threads_after = child.thread_count()
+            stats_ok = subscriber.wait(lambda sub: reconnects_in_stats(sub) >= RESTARTS, 15)  # every 5 s
             assert child.process.poll() is None
             assert child.stop() == 0, child.stderr()
+    subscriber.close()
+    broker.stop()
+    assert stats_ok, subscriber.json("lc/stats")[-1:]
     assert threads_after <= threads_before + 1, (threads_before, threads_after)
     assert "Traceback" not in child.stderr()
 

@@ -110,7 +110,12 @@ class MqttSink:
         """Publish ``stats`` (e.g. source counters) with fps, inference time, uptime and MQTT's own."""
         self._connection.raise_if_failed()
         self._extra_stats = dict(stats)
-        body = {**self._extra_stats, **self._stats.snapshot(), "mqtt": self._connection.stats()}
+        own = self._stats.snapshot()
+        cameras = {  # per camera: the caller's counters (e.g. reconnects) and ours side by side
+            name: {**self._extra_stats.get("cameras", {}).get(name, {}), **own["cameras"].get(name, {})}
+            for name in {**self._extra_stats.get("cameras", {}), **own["cameras"]}
+        }
+        body = {**self._extra_stats, **own, "cameras": cameras, "mqtt": self._connection.stats()}
         self._connection.send(Message(self.topics.stats, _dumps(body)))
 
     def detect_enabled(self, camera: str) -> bool:
