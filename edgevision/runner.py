@@ -124,7 +124,7 @@ class Runner:
         self._events: EventHub | None = None
         self.watchdog = Watchdog(config.cameras, self.notifier)
         self._started = time.monotonic()
-        self.stuck_cameras: list[str] = []  # threads still blocked in a camera read after the stop
+        self.stuck_cameras: list[str] = []  # threads left blocked in a camera read by a stop or reload
 
     # -- signals (called from signal handlers: only set flags) ----------------------------
 
@@ -271,7 +271,6 @@ class Runner:
             if camera.pipeline is not None:
                 camera.pipeline.stop()
         deadline = time.monotonic() + STOP_GRACE_S
-        self.stuck_cameras = []
         for camera in self._cameras:
             if camera.thread is not None:
                 camera.thread.join(max(0.0, deadline - time.monotonic()))
