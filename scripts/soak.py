@@ -93,42 +93,44 @@ class FrameCounter:
             time.sleep(0.05)
 
 
-def soak(model: Path, source: Path, frames: int, warmup: int, every: int, run_args: list[str],
-         timeout_s: float) -> dict:  # fmt: skip
-    command = [sys.executable, "-m", "edgevision", "run", "--model", str(model), "--source", str(source),
-               "--loop", *run_args]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("NOTIFY_SOCKET", None)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=env)
-    stderr: list[bytes] = []
-    threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True).start()
-    counter = FrameCounter(process.stdout)
-    samples: list[dict] = []
-    try:
-        counter.wait_for(warmup, process, timeout_s)
-        started = time.monotonic()
-        start_frames = counter.count
-        for target in [*range(warmup, frames, every), frames]:
-            counter.wait_for(target, process, timeout_s)
-            samples.append({"frames": counter.count, "rss_mb": round(rss_mb(process.pid), 2),
-                            "threads": thread_count(process.pid)})  # fmt: skip
-        fps = (counter.count - start_frames) / (time.monotonic() - started)
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    if code != 0:
-        raise RuntimeError(f"edgevision exited {code} on SIGTERM:\n{b''.join(stderr).decode()[-2000:]}")
+class Child:
+    """``python -m edgevision run ARGS`` with its frames counted and its stderr kept."""
+
+    def __init__(self, run_args: list[str]) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env.pop("NOTIFY_SOCKET", None)
+        self.process = subprocess.Popen([sys.executable, "-m", "edgevision", "run", *run_args],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=env)  # fmt: skip
+        self.stderr: list[bytes] = []
+        threading.Thread(target=lambda: self.stderr.extend(self.process.stderr), daemon=True).start()
+        self.frames = FrameCounter(self.process.stdout)
+
+    def wait_for(self, frames: int, timeout_s: float) -> None:
+        self.frames.wait_for(frames, self.process, timeout_s)
+
+    def sample(self) -> dict:
+        pid = self.process.pid
+        return {"frames": self.frames.count, "rss_mb": round(rss_mb(pid), 2), "threads": thread_count(pid)}
+
+    def stop(self) -> None:
+        """SIGTERM, which must end it with exit 0."""
+        try:
+            self.process.send_signal(signal.SIGTERM)
+            code = self.process.wait(10)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+        if code != 0:
+            raise RuntimeError(f"edgevision exited {code} on SIGTERM:\n{b''.join(self.stderr).decode()[-2000:]}")
+
+
+def summary(samples: list[dict], **details: object) -> dict:
     first, last = samples[0], samples[-1]
     growth = last["rss_mb"] - first["rss_mb"]
     return {
-        "model": str(model),
-        "source": str(source),
+        **details,
         "frames": last["frames"],
-        "warmup_frames": warmup,
-        "fps": round(fps, 1),
         "rss_warmup_mb": first["rss_mb"],
         "rss_end_mb": last["rss_mb"],
         "rss_peak_mb": max(s["rss_mb"] for s in samples),
@@ -141,6 +143,51 @@ def soak(model: Path, source: Path, frames: int, warmup: int, every: int, run_ar
     }
 
 
+def soak(model: Path, source: Path, frames: int, warmup: int, every: int, run_args: list[str],
+         timeout_s: float) -> dict:  # fmt: skip
+    """A looping file for ``frames`` frames."""
+    child = Child(["--model", str(model), "--source", str(source), "--loop", *run_args])
+    samples: list[dict] = []
+    try:
+        child.wait_for(warmup, timeout_s)
+        started, start_frames = time.monotonic(), child.frames.count
+        for target in [*range(warmup, frames, every), frames]:
+            child.wait_for(target, timeout_s)
+            samples.append(child.sample())
+        fps = (child.frames.count - start_frames) / (time.monotonic() - started)
+    finally:
+        child.stop()
+    return summary(samples, model=str(model), source=str(source), warmup_frames=warmup, fps=round(fps, 1))
+
+
+def soak_reconnects(model: Path, workdir: Path, cycles: int, run_args: list[str], timeout_s: float) -> dict:
+    """A real GStreamer RTSP server (``tests/rtsp_server.py``) killed and restarted ``cycles`` times."""
+    import yaml  # noqa: PLC0415
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from rtsp_server import RtspServer  # noqa: PLC0415 - needs /usr/bin/python3 with GstRtspServer
+
+    samples: list[dict] = []
+    with RtspServer(fps=15) as server:
+        camera = {"source": server.url, "open_timeout_s": 2, "read_timeout_s": 1, "models": [{"path": str(model)}]}
+        config = workdir / "reconnects.yaml"
+        config.write_text(yaml.safe_dump({"cameras": {"street": camera}}))
+        child = Child(["--config", str(config), *run_args])
+        try:
+            child.wait_for(30, timeout_s)
+            for cycle in range(cycles + 1):  # the first cycle is the warm-up
+                server.stop()
+                time.sleep(1.5)  # longer than the read timeout: the loss is noticed
+                server.start()
+                child.wait_for(child.frames.count + 30, timeout_s)
+                if cycle == 0 or cycle % 10 == 0 or cycle == cycles:
+                    samples.append({**child.sample(), "reconnects": cycle + 1})
+        finally:
+            child.stop()
+    reconnected = b"".join(child.stderr).decode().count(": reconnected")
+    return summary(samples, model=str(model), source="rtsp (restarted)", reconnects=reconnected)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=20_000, help="frames to run (default 20000)")
@@ -148,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=1_000, help="frames between samples (default 1000)")
     parser.add_argument("--model", type=Path, help="model file (default: shipped, else a test model)")
     parser.add_argument("--source", type=Path, help="video file, looped (default: a generated 640x480 clip)")
+    parser.add_argument("--reconnects", type=int, default=0,
+                        help="instead: restart a local RTSP server this many times (needs GStreamer)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per sample")
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("run_args", nargs="*", help="extra `edgevision run` flags, after --")
@@ -158,7 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         model = args.model or default_model()
         source = args.source or write_clip(workdir / "soak.mp4")
-        report = soak(model, source, args.frames, args.warmup, args.every, args.run_args, args.timeout)
+        if args.reconnects:
+            report = soak_reconnects(model, workdir, args.reconnects, args.run_args, args.timeout)
+        else:
+            report = soak(model, source, args.frames, args.warmup, args.every, args.run_args, args.timeout)
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:
