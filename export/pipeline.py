@@ -68,7 +68,7 @@ class ExportJob:
     extra: dict = field(default_factory=dict)
 
 
-def model_info(job: ExportJob, num_outputs_hint: int = 1) -> md.ModelInfo:
+def model_info(job: ExportJob) -> md.ModelInfo:
     """The standard metadata for ``job``: image input with its normalization, labels file."""
     labels = md.AssociatedFile(
         "labels.txt", ("\n".join(job.labels) + "\n").encode(),

@@ -21,7 +21,7 @@ class ClassifierTraining:
     size: int = 28
     grayscale: bool = True
     batch: int = 64
-    epochs: int = 30
+    epochs: int = 40
     learning_rate: float = 1e-3
     strategy: str = "auto"
     time_budget_s: float | None = None
@@ -85,7 +85,7 @@ def load_images(paths: list[Path], size: int, grayscale: bool) -> np.ndarray:
     return out
 
 
-def build(cfg: ClassifierTraining, num_classes: int):
+def build(cfg: ClassifierTraining, num_classes: int, total_steps: int):
     import keras
 
     from train.models import mnist_cnn, mobilenet_v2_small
@@ -99,13 +99,15 @@ def build(cfg: ClassifierTraining, num_classes: int):
         from edgevision.errors import UsageError
 
         raise UsageError(f"unknown classification recipe {cfg.recipe!r} (mnist-cnn, mobilenet-v2)")
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, total_steps, alpha=0.02)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
     return model
 
 
 def train(cfg: ClassifierTraining, x_train, y_train, x_val, y_val, num_classes: int):
-    return runner.fit(lambda: build(cfg, num_classes),
+    total_steps = cfg.epochs * int(np.ceil(len(x_train) / cfg.batch))
+    return runner.fit(lambda: build(cfg, num_classes, total_steps),
                       array_dataset(x_train, y_train, cfg, training=True),
                       array_dataset(x_val, y_val, cfg, training=False),
                       cfg.run_dir, cfg.epochs,

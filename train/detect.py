@@ -69,7 +69,12 @@ def pool_batches(images: np.ndarray, targets: np.ndarray, batch: int, seed: int 
 
 
 def augment(images, targets):
-    """Colour jitter on uint8 batches, then normalization (tf.data map)."""
+    """tf.data map for SSD batches: colour jitter; targets for both losses."""
+    return colour_jitter(images), (targets, targets)
+
+
+def colour_jitter(images):
+    """Colour jitter on a uint8 batch, then normalization."""
     import tensorflow as tf
 
     x = tf.cast(images, tf.float32) / 255.0
@@ -80,7 +85,7 @@ def augment(images, targets):
     x = x + tf.random.uniform((n, 1, 1, 1), -0.1, 0.1)
     x = tf.where(tf.random.uniform((n, 1, 1, 1)) < 0.15, tf.reduce_mean(x, axis=-1, keepdims=True) + 0 * x, x)
     x = tf.clip_by_value(x, 0.0, 1.0) * 255.0
-    return (x - MEAN) / STD, (targets, targets)
+    return (x - MEAN) / STD
 
 
 def fixed_scenes(composer: SceneComposer, n: int, size: tuple[int, int] = (320, 180)) -> list[Scene]:
@@ -103,24 +108,27 @@ class DetectorTraining:
     verbose: int = 1
 
 
-def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = AnchorSpec()):
+def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = AnchorSpec(), pretrained=None):
     """Fits the SSD on uint8 batches from ``train_batches`` (a generator factory) and returns the
     training model: the last one, batch-norm statistics recomputed on training batches
-    (``final.keras``); resumes from ``run_dir/last.keras`` if present."""
+    (``final.keras``); resumes from ``run_dir/last.keras`` if present. ``pretrained``: a
+    model whose backbone layers (by name) initialize the SSD's."""
     import keras
     import tensorflow as tf
 
-    from train.ssd import box_loss, build_ssd, make_focal_loss
+    from train.ssd import box_loss, build_ssd, copy_backbone, make_class_loss
 
     total_steps = cfg.epochs * cfg.steps_per_epoch
 
     def build():
         model = build_ssd(spec, cfg.num_classes, width=cfg.width)
+        if pretrained is not None:
+            log.info("backbone from pretraining: %d layers", copy_backbone(pretrained, model))
         schedule = keras.optimizers.schedules.CosineDecay(
             cfg.learning_rate * 0.1, total_steps, alpha=0.02,
             warmup_target=cfg.learning_rate, warmup_steps=min(100, total_steps // 10))
         model.compile(optimizer=keras.optimizers.Adam(schedule),
-                      loss=[box_loss, make_focal_loss(cfg.num_classes)], jit_compile=False)
+                      loss=[box_loss, make_class_loss(cfg.num_classes)], jit_compile=False)
         return model
 
     a = len(spec.anchors())
@@ -135,6 +143,59 @@ def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = Anc
 
 
 def custom_objects(num_classes: int) -> dict:
-    from train.ssd import box_loss, make_focal_loss
+    from train.ssd import box_loss, make_class_loss
 
-    return {"box_loss": box_loss, "focal_loss": make_focal_loss(num_classes)}
+    return {"box_loss": box_loss, "class_loss": make_class_loss(num_classes)}
+
+
+def crop_pool(composer: SceneComposer, n: int, size: int = 64, scene_size: tuple[int, int] = (112, 64)
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` single-digit crops (uint8 ``[n, size, size, 3]``, labels) for backbone pretraining:
+    16:9-ish scenes stretched square like the detector's input, one digit filling 50-80% of
+    the height."""
+    from train.scenes import SceneStyle
+
+    style = SceneStyle(min_digits=1, max_digits=1, min_height=0.5, max_height=0.8, max_rotation_deg=15.0)
+    saved, composer.style = composer.style, style
+    images = np.empty((n, size, size, 3), np.uint8)
+    labels = np.empty(n, np.int64)
+    try:
+        i = 0
+        while i < n:
+            s = stretch(composer.compose(*scene_size), size, size)
+            if len(s.classes) != 1:
+                continue
+            images[i], labels[i] = s.image, s.classes[0]
+            i += 1
+    finally:
+        composer.style = saved
+    return images, labels
+
+
+def pretrain_backbone(images: np.ndarray, labels: np.ndarray, num_classes: int, run_dir: Path,
+                      epochs: int = 4, batch: int = 64, width: float = 1.0):
+    """Trains the backbone as a classifier on crops; saved as ``run_dir/backbone.keras``."""
+    import keras
+
+    from train.ssd import backbone_classifier
+
+    path = run_dir / "backbone.keras"
+    if path.exists():
+        return keras.models.load_model(path)
+    model = backbone_classifier(images.shape[1], num_classes, width)
+    steps = epochs * (len(images) // batch)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.05)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+    model.fit(_crop_batches(images, labels, batch), epochs=epochs, steps_per_epoch=len(images) // batch, verbose=2)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return model
+
+
+def _crop_batches(images: np.ndarray, labels: np.ndarray, batch: int):
+    """tf.data of augmented, normalized crop batches with their labels, reshuffled each pass."""
+    import tensorflow as tf
+
+    return (tf.data.Dataset.from_tensor_slices((images, labels)).repeat()
+            .shuffle(len(images), seed=0).batch(batch, drop_remainder=True)
+            .map(lambda x, y: (colour_jitter(x), y)).prefetch(2))

@@ -49,24 +49,20 @@ def use_mixed_precision_if_gpu() -> bool:
     return False
 
 
-class TimeBudget:
-    """Keras callback that stops training once ``seconds`` of wall time have passed."""
+def time_budget(seconds: float | None):
+    """A Keras callback that stops training once ``seconds`` of wall time have passed."""
+    import keras
 
-    def __new__(cls, seconds: float | None):
-        import keras
+    class TimeBudget(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.start = time.monotonic()
 
-        class _TimeBudget(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.start = time.monotonic()
-                self.stopped_at = None
+        def on_train_batch_end(self, batch, logs=None):
+            if seconds is not None and time.monotonic() - self.start > seconds:
+                self.model.stop_training = True
 
-            def on_train_batch_end(self, batch, logs=None):
-                if seconds is not None and time.monotonic() - self.start > seconds:
-                    self.model.stop_training = True
-                    self.stopped_at = batch
-
-        return _TimeBudget()
+    return TimeBudget()
 
 
 def callbacks(run_dir: Path, time_budget_s: float | None = None) -> list:
@@ -77,7 +73,7 @@ def callbacks(run_dir: Path, time_budget_s: float | None = None) -> list:
     out = [
         keras.callbacks.ModelCheckpoint(str(run_dir / "last.keras")),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        TimeBudget(time_budget_s),
+        time_budget(time_budget_s),
     ]
     if tensorboard_available():
         out.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq="epoch",

@@ -158,18 +158,8 @@ def _dw(x, filters: int, stride: int = 1, name: str = ""):
     return layers.ReLU(6.0, name=f"{name}_pwrelu")(x)
 
 
-def build_ssd(spec: AnchorSpec, num_classes: int, width: float = 1.0, channels: int = 3):
-    """The training model: normalized float image -> (box encodings ``[B, A, 4]``,
-    class logits ``[B, A, 1 + C]``, background first, as the post-processing op expects).
-
-    A MobileNet-v1-style backbone of depthwise-separable blocks with features at strides 8 and
-    16; ``width`` multiplies its channel counts.
-    """
-    import keras
-    from keras import layers
-
-    h, w = spec.size
-    inputs = keras.Input((h, w, channels), name="image")
+def backbone(inputs, width: float = 1.0):
+    """A MobileNet-v1-style stack of depthwise-separable blocks: features at strides 8 and 16."""
     c = lambda n: max(8, int(n * width))  # noqa: E731
     x = _conv(inputs, c(16), 2, "stem")        # /2
     x = _dw(x, c(32), 2, "b1")                 # /4
@@ -180,9 +170,48 @@ def build_ssd(spec: AnchorSpec, num_classes: int, width: float = 1.0, channels: 
     x = _dw(p3, c(192), 2, "b6")               # /16
     x = _dw(x, c(192), 1, "b7")
     p4 = _dw(x, c(192), 1, "b8")
-    features = {8: p3, 16: p4}
+    return p3, p4
 
-    prior = float(np.log((1 - 0.01) / 0.01))
+
+BACKBONE_PREFIXES = ("stem_", "b1_", "b2_", "b3_", "b4_", "b5_", "b6_", "b7_", "b8_")
+
+
+def backbone_classifier(size: int, num_classes: int, width: float = 1.0, channels: int = 3):
+    """The backbone with a pooled softmax head, to pretrain on single-object crops: the SSD
+    then starts from features that already tell the classes apart."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((size, size, channels), name="image")
+    p3, p4 = backbone(inputs, width)
+    x = layers.GlobalAveragePooling2D(name="pretrain_pool")(p4)
+    outputs = layers.Dense(num_classes, activation="softmax", name="pretrain_probability")(x)
+    return keras.Model(inputs, outputs, name="backbone_classifier")
+
+
+def copy_backbone(source, target) -> int:
+    """Copies the backbone layers' weights between models by layer name; returns how many."""
+    n = 0
+    for layer in target.layers:
+        if layer.name.startswith(BACKBONE_PREFIXES) and layer.weights:
+            layer.set_weights(source.get_layer(layer.name).get_weights())
+            n += 1
+    return n
+
+
+def build_ssd(spec: AnchorSpec, num_classes: int, width: float = 1.0, channels: int = 3):
+    """The training model: normalized float image -> (box encodings ``[B, A, 4]``,
+    class logits ``[B, A, 1 + C]``, background first, as the post-processing op expects).
+
+    ``width`` multiplies the backbone's channel counts.
+    """
+    import keras
+    from keras import layers
+
+    h, w = spec.size
+    inputs = keras.Input((h, w, channels), name="image")
+    p3, p4 = backbone(inputs, width)
+    features = {8: p3, 16: p4}
     boxes, logits = [], []
     for level, k in zip(spec.levels, spec.per_cell):
         f = features[level.stride]
@@ -191,8 +220,8 @@ def build_ssd(spec: AnchorSpec, num_classes: int, width: float = 1.0, channels: 
         f = _dw(f, f.shape[-1], 1, f"{name}_head")
         b = layers.Conv2D(k * 4, 1, name=f"{name}_box")(f)
         boxes.append(layers.Reshape((gh * gw * k, 4), name=f"{name}_box_flat")(b))
-        # Background column starts likely, digit columns unlikely (focal-loss prior).
-        bias = np.tile(np.array([prior] + [-prior] * num_classes, np.float32), k)
+        # Background starts likely (softmax prior ~0.99), so early losses stay sane.
+        bias = np.tile(np.array([np.log(99.0 * num_classes)] + [0.0] * num_classes, np.float32), k)
         l = layers.Conv2D(k * (num_classes + 1), 1, name=f"{name}_cls",
                           bias_initializer=keras.initializers.Constant(bias))(f)
         logits.append(layers.Reshape((gh * gw * k, num_classes + 1), name=f"{name}_cls_flat")(l))
@@ -202,17 +231,17 @@ def build_ssd(spec: AnchorSpec, num_classes: int, width: float = 1.0, channels: 
 
 
 def inference_model(train_model):
-    """Same weights, outputs (box encodings, sigmoid class scores ``[B, A, 1 + C]``) as
-    ``TFLite_Detection_PostProcess`` takes them; it skips the background column.
+    """Same weights, outputs (box encodings, softmax class scores ``[B, A, 1 + C]``) as
+    ``TFLite_Detection_PostProcess`` takes them; it skips the background column 0.
 
-    Every score column comes from the same sigmoid, so int8 keeps one 0..1 scale for all of
+    Every score column comes from the same softmax, so int8 keeps one 0..1 scale for all of
     them (a constant background column would shrink that scale to nothing).
     """
     import keras
     from keras import layers
 
     box_out, logits = train_model.outputs
-    scores = layers.Activation("sigmoid", name="class_scores")(logits)
+    scores = layers.Softmax(axis=-1, name="class_scores")(logits)
     return keras.Model(train_model.inputs, [box_out, scores], name=train_model.name)
 
 
@@ -230,25 +259,24 @@ def box_loss(y_true, y_pred):
     return total / ops.maximum(ops.sum(positive), 1.0)
 
 
-def make_focal_loss(num_classes: int, alpha: float = 0.25, gamma: float = 2.0):
-    def focal_loss(y_true, logits):
-        """Sigmoid focal loss over all non-ignored anchors, per positive anchor in the batch.
-
-        Column 0 is background: its target is 1 on negative anchors, as in the TF Object
-        Detection API's sigmoid SSDs.
-        """
+def make_class_loss(num_classes: int, negatives_per_positive: float = 3.0):
+    def class_loss(y_true, logits):
+        """Softmax cross-entropy over background + classes: every positive anchor, and the
+        hardest negatives (``negatives_per_positive`` per positive in the image, at least 8),
+        per positive anchor in the batch -- the original SSD's hard negative mining."""
         import keras.ops as ops
 
         labels = y_true[..., 4]
-        valid = ops.cast(labels > IGNORE + 0.5, "float32")
         positive = ops.cast(labels >= 0, "float32")
-        onehot = ops.one_hot(ops.cast(labels + 1, "int32"), num_classes + 1) * valid[..., None]
-        p = ops.sigmoid(logits)
-        ce = ops.maximum(logits, 0) - logits * onehot + ops.log1p(ops.exp(-ops.abs(logits)))
-        p_t = p * onehot + (1 - p) * (1 - onehot)
-        a_t = alpha * onehot + (1 - alpha) * (1 - onehot)
-        loss = a_t * ops.power(1 - p_t, gamma) * ce
-        total = ops.sum(ops.sum(loss, axis=-1) * valid)
+        negative = ops.cast(labels == NEGATIVE, "float32")
+        target = ops.cast(ops.maximum(labels + 1, 0), "int32")  # 0 = background
+        logp = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
+        ce = -ops.sum(ops.one_hot(target, num_classes + 1) * logp, axis=-1)  # [B, A]
+        neg_ce = ce * negative - (1.0 - negative)  # non-negatives rank last
+        rank = ops.argsort(ops.argsort(-neg_ce, axis=-1), axis=-1)
+        quota = ops.maximum(negatives_per_positive * ops.sum(positive, axis=-1, keepdims=True), 8.0)
+        hard = ops.cast(ops.cast(rank, "float32") < quota, "float32") * negative
+        total = ops.sum(ce * (positive + hard))
         return total / ops.maximum(ops.sum(positive), 1.0)
 
-    return focal_loss
+    return class_loss
