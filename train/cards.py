@@ -12,6 +12,10 @@ TARGETS = {
 }
 
 
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
 def write_card(path: Path, title: str, summary: str, data: str, architecture: str, report: dict,
                command: str, train_seconds: float | None, usage: str) -> None:
     acc = report.get("accuracy", {})
@@ -34,7 +38,10 @@ def write_card(path: Path, title: str, summary: str, data: str, architecture: st
         "## Data", "", data, "",
         f"## Metrics (held-out, {report.get('heldout_images', '?')} images; LiteRT, both models from the same weights)", "",
         f"| metric | float32 | {q} |", "|---|---|---|", *rows, "",
-        f"Target: {q} {key} >= {floor}, within {tolerance} points of float32.",
+        f"Targets: {q} {key} >= {floor} -- {_met(acc[q][key] >= floor)}; within {tolerance} points of "
+        f"float32 -- {_met(100 * (acc['float32'][key] - acc[q][key]) <= tolerance)}; file <= 30% of "
+        f"float32 -- {_met(report['size_ratio'] <= 0.30)}; invoke >= 1.3x faster than float32 -- "
+        f"{_met(report['speedup_vs_float32'] >= 1.3)}.",
         "",
         f"Invoke latency ({lat['runner']}, {platform.machine()}, same run): "
         f"float32 {lat['float32']['median_ms']:.2f} ms, {q} {lat[q]['median_ms']:.2f} ms median "

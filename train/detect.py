@@ -108,11 +108,13 @@ class DetectorTraining:
     verbose: int = 1
 
 
-def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = AnchorSpec(), pretrained=None):
+def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = AnchorSpec(), pretrained=None,
+          initial=None):
     """Fits the SSD on uint8 batches from ``train_batches`` (a generator factory) and returns the
     training model: the last one, batch-norm statistics recomputed on training batches
     (``final.keras``); resumes from ``run_dir/last.keras`` if present. ``pretrained``: a
-    model whose backbone layers (by name) initialize the SSD's."""
+    model whose backbone layers (by name) initialize the SSD's; ``initial``: a trained SSD
+    whose weights the run starts from (a warm restart)."""
     import keras
     import tensorflow as tf
 
@@ -122,7 +124,9 @@ def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = Anc
 
     def build():
         model = build_ssd(spec, cfg.num_classes, width=cfg.width)
-        if pretrained is not None:
+        if initial is not None:
+            model.set_weights(initial.get_weights())
+        elif pretrained is not None:
             log.info("backbone from pretraining: %d layers", copy_backbone(pretrained, model))
         schedule = keras.optimizers.schedules.CosineDecay(
             cfg.learning_rate * 0.1, total_steps, alpha=0.02,
