@@ -22,7 +22,9 @@ class ImageDetections:
     classes: np.ndarray
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` ``[N, 4]`` with every box in ``b`` ``[M, 4]``, both corner form
+    (x1, y1, x2, y2 or y1, x1, y2, x2 alike)."""
     tl = np.maximum(a[:, None, :2], b[None, :, :2])
     br = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(br - tl, 0, None), axis=2)
@@ -65,7 +67,7 @@ def mean_average_precision(predictions: list[ImageDetections], truths: list[Imag
             order = np.argsort(-ps, kind="mergesort")
             pb, ps = pb[order], ps[order]
             all_scores.append(ps)
-            iou = _iou(pb, gb) if len(pb) and len(gb) else np.zeros((len(pb), len(gb)))
+            iou = box_iou(pb, gb) if len(pb) and len(gb) else np.zeros((len(pb), len(gb)))
             for t, thr in enumerate(iou_thresholds):
                 taken = np.zeros(len(gb), bool)
                 hits = np.zeros(len(pb))

@@ -245,16 +245,6 @@ def _touches(boxes: np.ndarray, box: np.ndarray, margin: float) -> bool:
     return bool(np.any((ix > 0) & (iy > 0)))
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` ``[N, 4]`` with every box in ``b`` ``[M, 4]`` (any corner form)."""
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def stretch(scene: Scene, width: int, height: int) -> Scene:
     """The scene resized to ``width x height`` without keeping its aspect (as SSD runtimes do)."""
     sy, sx = height / scene.image.shape[0], width / scene.image.shape[1]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from export.metrics import box_iou
+
 SCALES = np.array([10.0, 10.0, 5.0, 5.0], np.float32)
 
 
@@ -75,15 +77,6 @@ def to_corners(anchors: np.ndarray) -> np.ndarray:
     return np.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], axis=1)
 
 
-def iou_yxyx(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 IGNORE = -2.0
 NEGATIVE = -1.0
 
@@ -107,7 +100,7 @@ class TargetEncoder:
         out[:, 4] = NEGATIVE
         if len(boxes_yxyx) == 0:
             return out
-        iou = iou_yxyx(self.corners, boxes_yxyx)  # [A, G]
+        iou = box_iou(self.corners, boxes_yxyx)  # [A, G]
         best_gt = iou.argmax(axis=1)
         best_iou = iou.max(axis=1)
         out[(best_iou >= self.neg_iou), 4] = IGNORE
