@@ -1,0 +1,74 @@
+"""The models shipped in models/ (the segmenter is not shipped yet) reach a floor on a fixed held-out set (digits and photos that
+training never saw), carry metadata the runtime reads, and have the tensors the runtime expects.
+
+The full held-out numbers are in models/reports/*.report.md; these floors use smaller samples
+so the suite stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgevision.inference.modelfile import read_model_file
+from export.litert import LiteModel
+from export.metrics import ImageDetections, confusion, mean_average_precision, mean_iou, top1
+from train.digits import LABELS, load_split
+from train.scenes import SceneComposer, photos, stretch
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+SEED = 424242  # not a seed the export reports used: a fresh sample of held-out scenes
+
+
+def _model(name: str) -> tuple[LiteModel, object]:
+    path = MODELS / name
+    info = read_model_file(path)
+    meta = info.metadata
+    assert meta is not None and meta.mean and meta.std, f"{name} lacks normalization metadata"
+    model = LiteModel(info.content, meta.mean[0], meta.std[0])
+    assert model.input["dtype"] == np.uint8
+    return model, info
+
+
+def test_detector_floor_and_contract() -> None:
+    model, info = _model("digit_detector.tflite")
+    assert info.custom_ops == ("TFLite_Detection_PostProcess",)
+    assert len(info.op_outputs["TFLite_Detection_PostProcess"]) == 4
+    assert info.metadata.labels == LABELS
+    assert model.input_shape == (1, 192, 192, 3)
+    comp = SceneComposer(load_split("test"), photos("test"), seed=SEED)
+    preds, truths = [], []
+    for _ in range(120):
+        s = stretch(comp.compose(640, 360), 192, 192)
+        boxes, classes, scores = model.detect(s.image)
+        preds.append(ImageDetections(boxes[:, [1, 0, 3, 2]], scores, classes))
+        truths.append(ImageDetections(s.boxes / 192.0, np.ones(len(s.boxes)), s.classes))
+    # The export report measures 0.75 on 500 held-out scenes (the issue's target is 0.90).
+    assert mean_average_precision(preds, truths, 10)["mAP@0.5"] >= 0.65
+
+
+def test_classifier_floor() -> None:
+    model, info = _model("digit_classifier.tflite")
+    assert info.metadata.labels == LABELS and model.input_shape == (1, 28, 28, 1)
+    test = load_split("test")
+    predicted = np.array([np.argmax(model(im[..., None])[0]) for im in test.images])
+    assert top1(predicted, test.labels) >= 0.96  # today 0.978; the issue's target is 0.98
+
+
+def test_demo_clip() -> None:
+    cap = cv2.VideoCapture(str(MODELS / "demo.mp4"))
+    assert cap.isOpened()
+    frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and frame.shape == (360, 640, 3) and frames >= 100
+
+
+@pytest.mark.parametrize("name", ["digit_detector", "digit_classifier"])
+def test_model_card_and_report(name: str) -> None:
+    card = (MODELS / f"{name}.md").read_text()
+    assert "python -m train.shipped" in card and "float32" in card
+    assert (MODELS / "reports" / f"{name}.report.json").is_file()
