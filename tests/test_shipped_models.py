@@ -58,6 +58,21 @@ def test_classifier_floor() -> None:
     assert top1(predicted, test.labels) >= 0.96  # today 0.978; the target is 0.98
 
 
+def test_segmenter_floor() -> None:
+    from train.segment import SEGMENTATION_STYLE
+
+    model, info = _model("digit_segmenter.tflite")
+    assert info.metadata.labels == ["background", *LABELS]
+    size = model.input_shape[1]
+    comp = SceneComposer(load_split("test"), photos("test"), seed=SEED, style=SEGMENTATION_STYLE)
+    conf = np.zeros((11, 11), np.int64)
+    for _ in range(40):
+        s = stretch(comp.compose(240, 240), size, size)
+        conf += confusion(np.argmax(model(s.image)[0], axis=-1), s.mask, 11)
+    # The export report measures 0.32 on 300 held-out scenes (the target is 0.80).
+    assert mean_iou(conf)["mIoU"] >= 0.25
+
+
 def test_demo_clip() -> None:
     cap = cv2.VideoCapture(str(MODELS / "demo.mp4"))
     assert cap.isOpened()
@@ -67,7 +82,7 @@ def test_demo_clip() -> None:
     assert ok and frame.shape == (360, 640, 3) and frames >= 100
 
 
-@pytest.mark.parametrize("name", ["digit_detector", "digit_classifier"])
+@pytest.mark.parametrize("name", ["digit_detector", "digit_classifier", "digit_segmenter"])
 def test_model_card_and_report(name: str) -> None:
     card = (MODELS / f"{name}.md").read_text()
     assert "python -m train.shipped" in card and "float32" in card
