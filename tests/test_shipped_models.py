@@ -1,4 +1,4 @@
-"""The models shipped in models/ (the segmenter is not shipped yet) reach a floor on a fixed held-out set (digits and photos that
+"""The models shipped in models/ reach a floor on a fixed held-out set (digits and photos that
 training never saw), carry metadata the runtime reads, and have the tensors the runtime expects.
 
 The full held-out numbers are in models/reports/*.report.md; these floors use smaller samples
