@@ -141,3 +141,15 @@ def test_empty_detections_and_bad_opacity() -> None:
     assert (out[30:] == GREY).all()
     with pytest.raises(ValueError, match="opacity"):
         SegmentationAnnotator(opacity=1.5)
+
+
+def test_in_place_draws_on_the_frame_itself_exactly_what_a_copy_gets() -> None:
+    boxes = detections([[40, 60, 200, 220], [2.5, 3.5, 300.5, 239.5]], [1, 4], [0.875, 0.125]).with_track_ids(
+        np.array([5, 12])
+    )
+    fr = result(("det", boxes, Labels({1: "cat"})))
+    copy = draw_frame_result(fr.frame.image, fr, fps=9.0)
+    assert (fr.frame.image == GREY).all()
+    drawn = draw_frame_result(fr.frame.image, fr, fps=9.0, in_place=True)
+    assert drawn is fr.frame.image
+    assert np.array_equal(drawn, copy) and not (drawn == GREY).all()

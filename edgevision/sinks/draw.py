@@ -1,12 +1,15 @@
 """Drawing results onto frames: boxes with labels, translucent class masks, an info overlay.
 
 Annotators follow the supervision style: configuration in ``__init__``, one ``annotate`` method
-that draws onto the image it is given and returns it. :func:`draw_frame_result` copies the
-frame once and runs them for every model's result, so the source frame is never changed.
+that draws onto the image it is given and returns it. :func:`draw_frame_result` runs them for
+every model's result on a copy of the frame, or on the frame itself when nothing else needs it
+clean (the pipeline knows). Per-detection work is plain Python on lists: numpy calls on scalars
+cost more than the OpenCV drawing itself.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import cv2
@@ -39,15 +42,20 @@ def _text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
 
 def _font_scale(image: np.ndarray) -> float:
     """Readable on a 320 px thumbnail and a 1080p frame alike."""
-    return float(np.clip(min(image.shape[:2]) / 720.0, 0.35, 1.0))
+    return _font_scale_for(min(image.shape[0], image.shape[1]))
+
+
+@functools.lru_cache(maxsize=32)
+def _font_scale_for(short_side: int) -> float:
+    return min(max(short_side / 720.0, 0.35), 1.0)
 
 
 def _label(image: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int], scale: float) -> None:
     """A filled tag with ``text`` whose bottom-left corner is at (x, y), kept inside the image."""
     thickness = max(1, round(scale * 2))
     (w, h), baseline = cv2.getTextSize(text, FONT, scale, thickness)
-    x = int(np.clip(x, 0, max(0, image.shape[1] - w - 4)))
-    y = int(np.clip(y, h + baseline + 2, image.shape[0]))
+    x = min(max(x, 0), max(0, image.shape[1] - w - 4))
+    y = min(max(y, h + baseline + 2), image.shape[0])
     cv2.rectangle(image, (x, y - h - baseline - 2), (x + w + 4, y), color, cv2.FILLED)
     cv2.putText(image, text, (x + 2, y - baseline), FONT, scale, _text_color(color), thickness, cv2.LINE_AA)
 
@@ -63,16 +71,17 @@ class BoxAnnotator:
     def annotate(self, image: np.ndarray, detections: Detections, labels: Labels) -> np.ndarray:
         scale = self.font_scale or _font_scale(image)
         thickness = self.thickness or max(1, round(scale * 3))
-        for i in range(len(detections)):
-            x1, y1, x2, y2 = (int(round(v)) for v in detections.xyxy[i])
-            class_id = int(detections.class_ids[i])
+        track_ids = detections.track_ids.tolist() if detections.track_ids is not None else None
+        rows = zip(detections.xyxy.tolist(), detections.class_ids.tolist(), detections.scores.tolist())
+        for i, (box, class_id, score) in enumerate(rows):
+            x1, y1, x2, y2 = (round(v) for v in box)
             color = class_color(class_id)
             cv2.rectangle(image, (x1, y1), (x2, y2), color, thickness)
             text = labels[class_id]
             if self.show_score:
-                text += f" {float(detections.scores[i]):.2f}"
-            if detections.track_ids is not None:
-                text = f"#{int(detections.track_ids[i])} {text}"
+                text += f" {score:.2f}"
+            if track_ids is not None:
+                text = f"#{track_ids[i]} {text}"
             tag_y = y1 if y1 > 20 else y1 + 20  # inside the box when it touches the top edge
             _label(image, text, x1, tag_y, color, scale)
         return image
@@ -166,12 +175,15 @@ _CLASSES = ClassificationAnnotator()
 _INFO = InfoAnnotator()
 
 
-def draw_frame_result(image: np.ndarray, frame_result: FrameResult, fps: float | None = None) -> np.ndarray:
-    """A copy of ``image`` with every model's results and the info line drawn on it.
+def draw_frame_result(
+    image: np.ndarray, frame_result: FrameResult, fps: float | None = None, *, in_place: bool = False
+) -> np.ndarray:
+    """``image`` (itself with ``in_place``, else a copy) with every model's results and the info
+    line drawn on it.
 
     Masks go first so boxes and text of other models stay readable on top of them.
     """
-    canvas = image.copy()
+    canvas = image if in_place else image.copy()
     results = frame_result.results
     for result in results:
         if isinstance(result.prediction, Segmentation):
