@@ -91,8 +91,10 @@ class _DrawingNullSink:
     """Stands for a real output: asks for the annotated frame, throws it away."""
 
     needs_image = True
+    keeps_frame = False
+    needs_payload = False
 
-    def handle(self, result: FrameResult, payload: dict, annotated: np.ndarray | None) -> None:
+    def handle(self, result: FrameResult, payload: dict | None, annotated: np.ndarray | None) -> None:
         pass
 
     def close(self) -> None:

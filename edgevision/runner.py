@@ -78,7 +78,15 @@ class _Shared:
     def needs_image(self) -> bool:
         return self.sink.needs_image
 
-    def handle(self, result: FrameResult, payload: dict, annotated: np.ndarray | None) -> None:
+    @property
+    def keeps_frame(self) -> bool:
+        return self.sink.keeps_frame
+
+    @property
+    def needs_payload(self) -> bool:
+        return self.sink.needs_payload
+
+    def handle(self, result: FrameResult, payload: dict | None, annotated: np.ndarray | None) -> None:
         self.sink.handle(result, payload, annotated)
 
     def close(self) -> None:
@@ -89,11 +97,13 @@ class _WatchdogSink:
     """Tells the watchdog that a camera produced a frame."""
 
     needs_image = False
+    keeps_frame = False
+    needs_payload = False
 
     def __init__(self, watchdog: Watchdog) -> None:
         self.watchdog = watchdog
 
-    def handle(self, result: FrameResult, payload: dict, annotated: np.ndarray | None) -> None:
+    def handle(self, result: FrameResult, payload: dict | None, annotated: np.ndarray | None) -> None:
         self.watchdog.frame_processed(result.frame.camera)
 
     def close(self) -> None:

@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from http_live import (
     COUNT_ROW,
+    FRAMES,
     MjpegReader,
     box_edge_color,
     chromium,
@@ -28,6 +30,7 @@ from http_live import (
     free_port,
     get,
     is_class_color,
+    scene_image,
     write_scene_clip,
 )
 from model_factory import build_model
@@ -123,6 +126,25 @@ def test_stream_shows_the_boxes_the_json_lines_report(running):
             assert is_class_color(box_edge_color(image, det["box"]), det["class_id"]), det
             checked += 1
     assert checked >= 5
+
+
+def test_raw_snapshot_stays_clean_while_the_stream_is_drawn(running):
+    # The HTTP sink keeps each clean frame, so the pipeline must draw on a copy, not the frame.
+    run, url = running
+    reader = MjpegReader(url + "stream/scene.mjpg")
+    try:
+        reader.frames(2)  # someone watches: every frame is drawn from now on
+        status, headers, body = get(url + "snapshot/scene.jpg?raw=1")
+    finally:
+        reader.close()
+    assert status == 200
+    raw = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    index = int(headers["x-frame-index"])
+    scene = scene_image(index % FRAMES)
+    detections = run.lines[index]["models"][0]["detections"]
+    assert detections
+    for det in detections:
+        assert np.abs(box_edge_color(raw, det["box"]) - box_edge_color(scene, det["box"])).max() < 20, det
 
 
 def test_metrics_stats_and_404_from_the_running_pipeline(running):

@@ -20,6 +20,8 @@ class SlowSink:
     """Stands for a slow output (a Pi drawing and publishing): 50 ms per frame."""
 
     needs_image = False
+    keeps_frame = False
+    needs_payload = False
 
     def __init__(self) -> None:
         self.indices: list[int] = []

@@ -80,6 +80,8 @@ def test_runtime_never_imports_tensorflow(clip):
 def _collect(clip: Path, threaded: bool) -> list:
     class Collect:
         needs_image = False
+        keeps_frame = False
+        needs_payload = True
         results: list = []
 
         def handle(self, result, payload, annotated):

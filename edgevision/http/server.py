@@ -52,7 +52,11 @@ class HttpSink:
     ``needs_image`` is True only while someone streams or recently asked for a snapshot, so the
     pipeline draws (and this sink encodes) nothing when nobody watches. Each stream is capped at
     ``max_fps``. Binding beyond loopback needs a ``token``, checked on every endpoint.
+    It keeps each clean frame (raw snapshots, event snapshots), so the pipeline draws on a copy.
     """
+
+    keeps_frame = True
+    needs_payload = True
 
     def __init__(
         self,

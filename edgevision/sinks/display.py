@@ -58,6 +58,8 @@ class DisplaySink:
     """
 
     needs_image = True
+    keeps_frame = False
+    needs_payload = False
 
     def __init__(self, title: str = "edgevision", on_quit: Callable[[], None] | None = None) -> None:
         self.backend = check_display()
@@ -66,7 +68,7 @@ class DisplaySink:
         self.closed_by_user = False
         self._window_open = False
 
-    def handle(self, result: FrameResult, payload: dict, annotated: np.ndarray | None) -> None:
+    def handle(self, result: FrameResult, payload: dict | None, annotated: np.ndarray | None) -> None:
         if self.closed_by_user:
             return
         if not self._window_open:

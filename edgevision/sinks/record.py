@@ -82,11 +82,13 @@ class RecordSink:
     """The pipeline sink for ``--record``: writes each annotated frame."""
 
     needs_image = True
+    keeps_frame = False
+    needs_payload = False
 
     def __init__(self, path: str | Path, fps: float = 15.0) -> None:
         self.recorder = VideoRecorder(path, fps)
 
-    def handle(self, result: FrameResult, payload: dict, annotated: np.ndarray | None) -> None:
+    def handle(self, result: FrameResult, payload: dict | None, annotated: np.ndarray | None) -> None:
         self.recorder.write(annotated if annotated is not None else result.frame.image)
 
     def close(self) -> None:

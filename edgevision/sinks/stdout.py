@@ -14,6 +14,8 @@ from edgevision.core import FrameResult
 
 class JsonLinesSink:
     needs_image = False
+    keeps_frame = False
+    needs_payload = True
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream or sys.stdout

@@ -28,13 +28,15 @@ class EventHub:
     """
 
     needs_image = False
+    keeps_frame = False
+    needs_payload = False
 
     def __init__(self, listeners: list[EventListener]) -> None:
         self.listeners = listeners
         self._builders: dict[tuple[str, str], EventBuilder] = {}
         self._lock = threading.Lock()
 
-    def handle(self, result: FrameResult, payload: dict, annotated: np.ndarray | None) -> None:
+    def handle(self, result: FrameResult, payload: dict | None, annotated: np.ndarray | None) -> None:
         frame = result.frame
         for model_result in result.results:
             detections = model_result.prediction

@@ -46,6 +46,8 @@ class MqttSink:
     """
 
     needs_image = False
+    keeps_frame = False
+    needs_payload = True
 
     def __init__(
         self, settings: MqttSettings, cameras: list[str], labels: list[str], *, own_events: bool = True
