@@ -3,7 +3,9 @@ measured in one run on the same model and source.
 
 Invoke-only is measured the way TFLite's ``benchmark_model`` does it: warm-up runs, then at
 least N runs and at least one second. The serial loop is what the official Raspberry Pi
-examples do: read, resize, invoke, decode, draw, one frame at a time.
+examples do: read, resize, invoke, decode, draw, one frame at a time. Every measurement reads
+the source with the same FFmpeg decoding threads (by default the pipelined runtime's choice),
+so decode-only, end-to-end and the serial loop do the same work.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from edgevision.sources.factory import open_source
 
 log = logging.getLogger(__name__)
 
-BENCH_SCHEMA_VERSION = 1
+BENCH_SCHEMA_VERSION = 2
 WARMUP_RUNS = 5
 MIN_SECONDS = 1.0
 THREAD_PROBE_RUNS = 20
@@ -65,9 +67,11 @@ def invoke_only(model: Model, runs: int) -> dict[str, Any]:
     return stats
 
 
-def _timed_loop(source_spec: str, frames: int, work: Callable[[Frame], object]) -> dict[str, Any]:
+def _timed_loop(
+    source_spec: str, frames: int, decode_threads: int | None, work: Callable[[Frame], object]
+) -> dict[str, Any]:
     """Frames per second of ``work`` done on each of the source's first ``frames`` frames."""
-    source = open_source(source_spec)
+    source = open_source(source_spec, decode_threads=decode_threads)
     count = 0
     started = time.perf_counter()
     try:
@@ -82,9 +86,9 @@ def _timed_loop(source_spec: str, frames: int, work: Callable[[Frame], object]) 
     return {"frames": count, "seconds": elapsed, "fps": count / elapsed if elapsed else 0.0}
 
 
-def decode_only(source_spec: str, frames: int) -> dict[str, Any]:
+def decode_only(source_spec: str, frames: int, decode_threads: int | None) -> dict[str, Any]:
     """How fast the source alone delivers frames (capture and video decode)."""
-    return _timed_loop(source_spec, frames, lambda frame: None)
+    return _timed_loop(source_spec, frames, decode_threads, lambda frame: None)
 
 
 class _DrawingNullSink:
@@ -101,8 +105,9 @@ class _DrawingNullSink:
         pass
 
 
-def end_to_end(model: Model, source_spec: str, frames: int) -> dict[str, Any]:
-    pipeline = Pipeline(open_source(source_spec), [model], [_DrawingNullSink()], max_frames=frames)
+def end_to_end(model: Model, source_spec: str, frames: int, decode_threads: int | None) -> dict[str, Any]:
+    source = open_source(source_spec, decode_threads=decode_threads)
+    pipeline = Pipeline(source, [model], [_DrawingNullSink()], max_frames=frames)
     started = time.perf_counter()
     stats = pipeline.run()
     elapsed = time.perf_counter() - started
@@ -118,13 +123,16 @@ def end_to_end(model: Model, source_spec: str, frames: int) -> dict[str, Any]:
     }
 
 
-def serial_loop(model: Model, source_spec: str, frames: int) -> dict[str, Any]:
-    """One frame at a time, nothing overlapped: the official Raspberry Pi examples' loop."""
+def serial_loop(model: Model, source_spec: str, frames: int, decode_threads: int | None) -> dict[str, Any]:
+    """One frame at a time, nothing overlapped: the official Raspberry Pi examples' loop.
+
+    It draws on the frame itself, as the pipeline does when no sink keeps the clean frame.
+    """
 
     def read_infer_draw(frame: Frame) -> None:
-        draw_frame_result(frame.image, FrameResult(frame, (model.predict(frame.image),)))
+        draw_frame_result(frame.image, FrameResult(frame, (model.predict(frame.image),)), in_place=True)
 
-    return _timed_loop(source_spec, frames, read_infer_draw)
+    return _timed_loop(source_spec, frames, decode_threads, read_infer_draw)
 
 
 def probe_threads(model_path: Path, options: ModelOptions) -> int:
@@ -158,8 +166,14 @@ def compare_models(model: Model, other_path: Path, runs: int, options: ModelOpti
 
 
 def run_bench(
-    model_path: Path, source_spec: str, frames: int, options: ModelOptions, compare: Path | None = None
+    model_path: Path,
+    source_spec: str,
+    frames: int,
+    options: ModelOptions,
+    decode_threads: int | None,
+    compare: Path | None = None,
 ) -> dict[str, Any]:
+    """Every measurement on ``frames`` frames; ``decode_threads`` as the source setting for all."""
     model = Model(model_path, options)
     report: dict[str, Any] = {
         "schema_version": BENCH_SCHEMA_VERSION,
@@ -169,14 +183,15 @@ def run_bench(
         "source": source_spec,
         "frames": frames,
         "threads": options.threads,
+        "decode_threads": decode_threads,
         "runtime": runtime_name(),
         "delegate": model.delegate.description,
         "cpu_count": os.cpu_count(),
     }
     report["invoke_only"] = invoke_only(model, frames)
-    report["decode_only"] = decode_only(source_spec, frames)
-    report["end_to_end"] = end_to_end(model, source_spec, frames)
-    report["serial_loop"] = serial_loop(model, source_spec, frames)
+    report["decode_only"] = decode_only(source_spec, frames, decode_threads)
+    report["end_to_end"] = end_to_end(model, source_spec, frames, decode_threads)
+    report["serial_loop"] = serial_loop(model, source_spec, frames, decode_threads)
     bound = min(report["invoke_only"]["fps"], report["decode_only"]["fps"])
     report["ratios"] = {
         "end_to_end_vs_bound": report["end_to_end"]["fps"] / bound if bound else None,
@@ -195,7 +210,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"model       {report['model']} ({report['model_size_bytes']:,} bytes, {report['input']['dtype']} "
         f"{report['input']['shape']}) on {report['delegate']}, threads={report['threads']}",
-        f"source      {report['source']} ({report['frames']} frames)",
+        f"source      {report['source']} ({report['frames']} frames, "
+        f"decode threads {report['decode_threads'] or 'FFmpeg default'})",
         f"invoke      mean {inv['mean']:.2f} ms  p50 {inv['p50']:.2f}  p90 {inv['p90']:.2f}  "
         f"min {inv['min']:.2f}  max {inv['max']:.2f}  ({inv['count']} runs, {inv['fps']:.1f}/s)",
         f"decode      {dec['fps']:.1f} fps",

@@ -80,6 +80,16 @@ class _ThreadsType(click.ParamType):
 THREADS = _ThreadsType()
 
 
+def _decode_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """A positive FFmpeg decoding thread count; anything else is a one-line usage error."""
+    if value is not None and value < 1:
+        raise UsageError(f"--decode-threads must be 1 or more, got {value}")
+    return value
+
+
+DECODE_THREADS_HELP = "FFmpeg decoding threads. Default: CPU cores minus interpreter threads minus 1, at least 1."
+
+
 def _configure_logging(level: str, debug: bool) -> None:
     logging.basicConfig(
         stream=sys.stderr,
@@ -117,6 +127,7 @@ def cli(ctx: click.Context, debug: bool, log_level: str) -> None:
 @click.option("--loop", is_flag=True, help="Play a file source again when it ends.")
 @click.option("--realtime", is_flag=True, help="Pace a file at its frame rate, dropping late frames.")
 @click.option("--threads", type=THREADS, help="Interpreter threads, or 'auto' to probe at start.")
+@click.option("--decode-threads", type=int, callback=_decode_threads, help=DECODE_THREADS_HELP)
 @click.option("--delegate", help="edgetpu, gpu, or a delegate library path.")
 @click.option("--delegate-fallback", type=click.Choice(["cpu", "fail"]), default="cpu", show_default=True,
               help="What to do when the delegate cannot load.")
@@ -169,24 +180,30 @@ def inspect(model: Path, as_json: bool, labels: Path | None, delegate: str | Non
 @click.option("--frames", type=click.IntRange(min=10), default=300, show_default=True,
               help="Frames per measurement (and the minimum number of invokes).")
 @click.option("--threads", type=THREADS, help="Interpreter threads, or 'auto'.")
+@click.option("--decode-threads", type=int, callback=_decode_threads, help=DECODE_THREADS_HELP)
 @click.option("--delegate", help="edgetpu, gpu, or a delegate library path.")
 @click.option("--compare", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Another build of the model (e.g. float32) to compare invoke speed and size with.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (schema: schema/bench.schema.json).")
-def bench(model: Path | None, source: str, frames: int, threads, delegate: str | None, compare: Path | None,
-          as_json: bool) -> None:  # fmt: skip
-    """Measure invoke, decode, the pipelined runtime and a serial loop on one model and source."""
+def bench(model: Path | None, source: str, frames: int, threads, decode_threads: int | None, delegate: str | None,
+          compare: Path | None, as_json: bool) -> None:  # fmt: skip
+    """Measure invoke, decode, the pipelined runtime and a serial loop on one model and source.
+
+    All of them read the source with the same decoding threads, the pipelined runtime's.
+    """
     import json  # noqa: PLC0415
 
     from edgevision.app import resolve_threads  # noqa: PLC0415
     from edgevision.assets import default_model_path  # noqa: PLC0415
     from edgevision.bench import format_report, run_bench  # noqa: PLC0415
     from edgevision.inference.model import ModelOptions  # noqa: PLC0415
+    from edgevision.pipeline import decode_threads_for  # noqa: PLC0415
 
     model_path = model or default_model_path()
     threads = resolve_threads(threads, model_path, ModelOptions(delegate=delegate))
     options = ModelOptions(delegate=delegate, threads=threads)
-    report = run_bench(model_path, source, frames, options, compare)
+    decode_threads = decode_threads or decode_threads_for(threads)
+    report = run_bench(model_path, source, frames, options, decode_threads, compare)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 

@@ -143,6 +143,11 @@ class CameraConfig(_Section):
     read_timeout_s: float | None = Field(
         None, gt=0, title="Read timeout", description="Seconds without a frame before a stream counts as lost."
     )
+    decode_threads: int | None = Field(
+        None, ge=1, title="Decode threads",
+        description="FFmpeg decoding threads for a file or stream; unset: CPU cores minus interpreter threads "
+        "minus 1, at least 1.",
+    )  # fmt: skip
 
 
 class MqttConfig(_Section):
@@ -443,6 +448,8 @@ def apply_overrides(config: Config | None, options: Mapping[str, Any], default_s
         for flag in ("loop", "realtime"):
             if given.get(flag):
                 camera[flag] = True
+        if "decode_threads" in given:
+            camera["decode_threads"] = given["decode_threads"]
     _override_outputs(data.setdefault("outputs", {}), given)
     runtime = data.setdefault("runtime", {})
     for flag, key in _RUNTIME_FLAGS.items():
@@ -511,7 +518,7 @@ def _override_outputs(outputs: dict[str, Any], given: Mapping[str, Any]) -> None
 
 
 _KNOWN_FLAGS = {
-    "models", "labels", "source", "camera", "camera_name", "loop", "realtime", "output", "polygons",
+    "models", "labels", "source", "camera", "camera_name", "loop", "realtime", "decode_threads", "output", "polygons",
     "display", "record", "mqtt", "http", "http_token", *_RUNTIME_FLAGS, *_MODEL_FLAGS, *_MQTT_FLAGS,
 }
 

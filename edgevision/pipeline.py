@@ -9,6 +9,7 @@ freshest frame) never builds up latency.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -49,6 +50,17 @@ class Sink(Protocol):
 
 
 FrameHook = Callable[[FrameResult], FrameResult]
+
+
+def decode_threads_for(interpreter_threads: int | None) -> int:
+    """FFmpeg decoding threads for the pipelined runtime: the cores that the interpreter's threads
+    and the publishing thread leave free, at least one.
+
+    Decoding runs in parallel with inference and drawing, so decoder threads beyond the free
+    cores (FFmpeg's default is one per core) only take CPU time from them; docs/performance.md
+    has the figures. ``None`` is LiteRT's default of one interpreter thread.
+    """
+    return max(1, (os.cpu_count() or 1) - (interpreter_threads or 1) - 1)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from edgevision.core import FrameResult
 from edgevision.errors import EdgevisionError
 from edgevision.filters import CameraFilter
 from edgevision.inference.model import Model, ModelOptions
-from edgevision.pipeline import FrameHook, Pipeline, Sink
+from edgevision.pipeline import FrameHook, Pipeline, Sink, decode_threads_for
 from edgevision.service.notify import Notifier, Watchdog
 from edgevision.sinks.stdout import JsonLinesSink
 from edgevision.sources.factory import open_source
@@ -230,7 +230,12 @@ class Runner:
         timeouts = {
             k: v for k, v in (("open_timeout_s", camera.open_timeout_s), ("read_timeout_s", camera.read_timeout_s)) if v
         }
-        source = open_source(camera.source, camera_name=name, loop=camera.loop, realtime=camera.realtime, **timeouts)
+        decode_threads = camera.decode_threads or decode_threads_for(self.config.runtime.threads)
+        log.debug("camera %s: %d FFmpeg decoding threads", name, decode_threads)
+        source = open_source(
+            camera.source, camera_name=name, loop=camera.loop, realtime=camera.realtime,
+            decode_threads=decode_threads, **timeouts,
+        )  # fmt: skip
         sinks: list[Sink] = [_Shared(s) for s in self._shared]
         sinks.append(_WatchdogSink(self.watchdog))
         try:

@@ -10,6 +10,8 @@ from cli_runner import REPO, edgevision
 from model_factory import build_model
 from video_clips import write_clip
 
+from edgevision.pipeline import decode_threads_for
+
 SCHEMA = json.loads((REPO / "edgevision/schema/bench.schema.json").read_text())
 
 
@@ -36,6 +38,10 @@ def test_every_measurement_ran_on_the_requested_frames(report):
     assert report["end_to_end"]["latency_ms"]["count"] == 20
 
 
+def test_every_measurement_decodes_with_the_pipelined_runtime_s_threads(report):
+    assert report["decode_threads"] == decode_threads_for(1)
+
+
 def test_comparison_reports_size_and_speed_ratios(report):
     compare = report["compare"]
     assert compare["input"]["dtype"] == "float32"
@@ -50,7 +56,10 @@ def test_schema_rejects_a_report_without_ratios(report):
 
 def test_text_report_names_each_measurement(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", frames=12, size=(160, 96))
-    result = edgevision("bench", "--model", build_model("ssd", "uint8"), "--source", clip, "--frames", "10")
+    result = edgevision(
+        "bench", "--model", build_model("ssd", "uint8"), "--source", clip, "--frames", "10", "--decode-threads", "3"
+    )
     assert result.returncode == 0, result.stderr
     for heading in ("invoke", "decode", "end-to-end", "serial", "peak RSS"):
         assert heading in result.stdout
+    assert "(10 frames, decode threads 3)" in result.stdout

@@ -95,6 +95,12 @@ def test_debug_shows_the_traceback(clip):
     assert "Traceback" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["run", "bench"])
+def test_decode_threads_below_one(clip, ssd, command):
+    result = edgevision(command, "--model", ssd, "--source", clip, "--decode-threads", "0")
+    assert_one_line_error(result, "--decode-threads must be 1 or more, got 0")
+
+
 def test_source_and_camera_together(clip, ssd):
     assert_one_line_error(edgevision("run", "--model", ssd, "--source", clip, "--camera", "0"), "--camera")
 

@@ -137,6 +137,8 @@ def test_values_from_the_environment_are_never_echoed(tmp_path, monkeypatch):
          "cameras.a.models[0].score_threshold: expected a valid number"),
         ("cameras:\n  a: {source: demo, models: [{path: m.tflite, score_threshold: 1.5}]}\n",
          "cameras.a.models[0].score_threshold: expected less than or equal to 1, got 1.5"),
+        ("cameras:\n  a: {source: demo, decode_threads: 0}\n",
+         "cameras.a.decode_threads: expected greater than or equal to 1, got 0"),
         ("cameras:\n  a: {source: demo}\nruntime: {delegate_fallback: gpu}\n",
          "runtime.delegate_fallback: 'gpu' is not allowed; allowed values: 'cpu' or 'fail'"),
         ("cameras:\n  a: {source: demo, models: [{path: m.tflite, family: rcnn}]}\n",
@@ -272,10 +274,10 @@ def test_overrides_from_flags_win_over_the_file(tmp_path, model_dir):
     merged = apply_overrides(config, {
         "source": "rtsp://10.0.0.9/live", "score_threshold": 0.8, "threads": 3, "output": "none",
         "record": tmp_path / "rec" / "x.mp4", "mqtt": "mqtt://broker", "mqtt_rate": 5.0, "loop": True,
-        "camera": None, "labels": (), "config": tmp_path / "edgevision.yaml",
+        "camera": None, "labels": (), "config": tmp_path / "edgevision.yaml", "decode_threads": 2,
     })  # fmt: skip
     porch = merged.cameras["porch"]
-    assert porch.source == "rtsp://10.0.0.9/live" and porch.loop
+    assert porch.source == "rtsp://10.0.0.9/live" and porch.loop and porch.decode_threads == 2
     assert porch.models[0].score_threshold == 0.8 and porch.models[0].path == model_dir / "detector.tflite"
     assert merged.runtime.threads == 3 and not merged.outputs.stdout
     assert merged.outputs.mqtt.url == "mqtt://broker" and merged.outputs.mqtt.rate == 5.0

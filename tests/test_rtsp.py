@@ -7,12 +7,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import pytest
 
 from edgevision.core import Frame
 from edgevision.errors import SourceError
 from edgevision.sources import open_source
 from edgevision.sources.live import Backoff
+from edgevision.sources.opencv import open_stream
 from rtsp_server import RtspServer, gst_rtsp_available
 from video_clips import frame_number, write_clip, write_h264_clip
 
@@ -46,6 +48,17 @@ def test_reads_the_served_file_in_order(tmp_path: Path, container: str) -> None:
     assert numbers == sorted(numbers)  # never older than what we already had
     assert len(set(numbers)) >= 15  # mostly distinct frames of the clip, not one repeated
     assert numbers[0] <= 3  # a new client gets the clip from its start
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_h264_stream_decodes_with_the_threads_asked_for(threads: int) -> None:
+    with RtspServer() as server:
+        grabber = open_stream(server.url, open_timeout_s=3.0, read_timeout_s=1.0, decode_threads=threads)
+        try:
+            assert grabber.capture.get(cv2.CAP_PROP_N_THREADS) == threads
+            assert grabber.read() is not None
+        finally:
+            grabber.release()
 
 
 def test_reconnects_after_server_restart() -> None:

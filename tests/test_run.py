@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from model_factory import build_model
 from video_clips import write_clip
 
 from edgevision.inference.model import Model
-from edgevision.pipeline import Pipeline
+from edgevision.pipeline import Pipeline, decode_threads_for
 from edgevision.sources.factory import open_source
 
 SCHEMA = json.loads((REPO / "edgevision/schema/frame.schema.json").read_text())
@@ -110,6 +111,25 @@ def test_threaded_pipeline_matches_serial_frame_for_frame(clip):
     assert len(threaded) == len(serial) == 12
     assert [_without_timings(p) for p in threaded] == [_without_timings(p) for p in serial]
     assert threading.active_count() == before  # no thread left behind
+
+
+@pytest.mark.parametrize(
+    ("cores", "threads", "expected"), [(2, 1, 1), (2, None, 1), (4, None, 2), (4, 2, 1), (4, 4, 1), (8, 2, 5)]
+)
+def test_decoding_gets_the_cores_the_interpreter_and_publishing_leave(monkeypatch, cores, threads, expected):
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert decode_threads_for(threads) == expected
+
+
+def test_run_decodes_with_the_threads_asked_for_or_by_the_rule(clip):
+    def decode_threads_logged(*args: str) -> list[str]:
+        result = edgevision("--debug", "run", "--model", build_model("ssd", "uint8"), "--source", clip,
+                            "--max-frames", "1", "--output", "none", *args)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return [line.split(": ")[-1] for line in result.stderr.splitlines() if "FFmpeg decoding threads" in line]
+
+    assert decode_threads_logged("--decode-threads", "3") == ["3 FFmpeg decoding threads"]
+    assert decode_threads_logged("--threads", "1") == [f"{decode_threads_for(1)} FFmpeg decoding threads"]
 
 
 def test_max_frames_stops_early(clip):

@@ -6,6 +6,7 @@ import socket
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -38,6 +39,17 @@ def test_h264_file(tmp_path: Path) -> None:
         frames = list(source)
     assert [frame_number(f.image) for f in frames] == list(range(12))
     assert {f.camera for f in frames} == {"door"}
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_file_decodes_with_the_threads_asked_for_also_after_looping(tmp_path: Path, threads: int) -> None:
+    clip = write_h264_clip(tmp_path / "h264.mp4", frames=4)
+    source = open_source(str(clip), loop=True, decode_threads=threads)
+    assert source._capture.get(cv2.CAP_PROP_N_THREADS) == threads
+    frames = iter(source)
+    assert [frame_number(next(frames).image) for _ in range(6)] == [0, 1, 2, 3, 0, 1]
+    assert source._capture.get(cv2.CAP_PROP_N_THREADS) == threads  # the reopened file too
+    source.close()
 
 
 def test_file_loops_when_asked(tmp_path: Path) -> None:

@@ -54,7 +54,17 @@ class CaptureGrabber:
         self.capture.release()
 
 
-def open_stream(url: str, *, open_timeout_s: float, read_timeout_s: float) -> CaptureGrabber:
+def decode_params(decode_threads: int | None) -> list[int]:
+    """OpenCV open parameters giving FFmpeg ``decode_threads`` threads (None: FFmpeg's default).
+
+    The thread count only takes effect at open; FFmpeg's default is one frame thread per core.
+    """
+    return [] if decode_threads is None else [cv2.CAP_PROP_N_THREADS, decode_threads]
+
+
+def open_stream(
+    url: str, *, open_timeout_s: float, read_timeout_s: float, decode_threads: int | None = None
+) -> CaptureGrabber:
     """Open an ``rtsp://`` or ``http(s)://`` stream with FFmpeg, failing within the timeouts.
 
     The timeouts must be given at open: without them a dead host or a hung server blocks
@@ -65,6 +75,7 @@ def open_stream(url: str, *, open_timeout_s: float, read_timeout_s: float) -> Ca
     params = [
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC, max(1, int(read_timeout_s * 1000 / FFMPEG_READ_ATTEMPTS)),
+        *decode_params(decode_threads),
     ]  # fmt: skip
     _configure_opencv_logging()
     capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
@@ -103,19 +114,21 @@ class FileSource(Source):
     ``realtime`` plays the file like a camera: frames come at the file's frame rate, and a
     frame whose time has passed while the consumer was busy is skipped (counted in
     ``frames_dropped``) instead of piling up. Otherwise every frame comes as fast as it is used.
+    ``decode_threads`` is FFmpeg's decoding thread count (None: its default, one per core).
     """
 
     is_live = False
 
     def __init__(
         self, path: str | Path, *, camera_name: str | None = None, loop: bool = False,
-        realtime: bool = False,
+        realtime: bool = False, decode_threads: int | None = None,
     ) -> None:  # fmt: skip
         super().__init__(str(path))
         self.path = Path(path)
         self.camera = camera_name or self.path.stem
         self.loop = loop
         self.realtime = realtime
+        self._params = decode_params(decode_threads)
         if not self.path.is_file():
             raise SourceError(f"video file not found: {self.path} (check the path)")
         self._capture = self._open()
@@ -124,7 +137,7 @@ class FileSource(Source):
 
     def _open(self) -> cv2.VideoCapture:
         _configure_opencv_logging()
-        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, self._params)
         if not capture.isOpened():
             capture.release()
             raise SourceError(
