@@ -35,12 +35,14 @@ def _run_dir(model: Path) -> tuple[Path, Path]:
 @click.option("--float32", "quantization", flag_value="float32", help="No quantization.")
 @click.option("--io", "io_dtype", type=click.Choice(["uint8", "int8", "float32"]), default="uint8",
               show_default=True, help="Input (and, except for SSD, output) type of an int8 model.")
+@click.option("--per-tensor", is_flag=True,
+              help="int8: one weight scale per tensor instead of per channel (a smaller file; check the report).")
 @click.option("--calibration-images", type=click.IntRange(1), default=200, show_default=True,
               help="Training images that calibrate int8 ranges.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write <name>.report.json/.md/.png next to the output (accuracy on the held-out split).")
 @click.option("--edgetpu", is_flag=True, help="Check that every op is integer, as the Edge TPU compiler needs.")
-def export(model, output, quantization, io_dtype, calibration_images, report, edgetpu):
+def export(model, output, quantization, io_dtype, per_tensor, calibration_images, report, edgetpu):
     from train import userdata
     from train.recipe import Recipe
 
@@ -81,7 +83,7 @@ def export(model, output, quantization, io_dtype, calibration_images, report, ed
     job = ExportJob(task=recipe.task, name=output.stem, description=f"{recipe.model} {recipe.task} model, {w}x{h} input",
                     version="1.0.0", labels=recipe.labels, mean=recipe.mean, std=recipe.std,
                     representative=list(train_set.images[pick]), heldout=heldout, postprocess=postprocess,
-                    grayscale=recipe.grayscale,
+                    grayscale=recipe.grayscale, per_channel=not per_tensor,
                     data_note=f"validation split ({len(val_set.images)} images) of {recipe.data.get('path')}")
     result = export_and_report(net, job, output, quantization, io_dtype=io_dtype,
                                report_dir=output.parent if report else None)

@@ -64,6 +64,7 @@ class ExportJob:
     heldout: HeldOut | None = None
     postprocess: object | None = None  # export.convert.SSDPostProcess for detection
     grayscale: bool = False
+    per_channel: bool = True  # int8 weight scales per output channel, or one per tensor
     data_note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -106,7 +107,7 @@ def convert_with_metadata(model, job: ExportJob, quantization: str, io_dtype: st
     normalized = ((np.asarray(im, np.float32) - job.mean) / job.std for im in job.representative)
     tflite = convert(model, quantization=quantization,
                      representative_images=normalized if quantization == "int8" else None,
-                     io_dtype=io_dtype, postprocess=job.postprocess)
+                     io_dtype=io_dtype, postprocess=job.postprocess, per_channel=job.per_channel)
     return md.populate(tflite, model_info(job))
 
 

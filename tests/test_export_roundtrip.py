@@ -13,7 +13,8 @@ keras = pytest.importorskip("keras")
 
 from edgevision.inference.modelfile import parse_model  # noqa: E402
 from export.convert import SSDPostProcess  # noqa: E402
-from export.litert import LiteModel  # noqa: E402
+from export.litert import LiteModel, op_types  # noqa: E402
+from export.ssd_uint8 import ANCHOR_SCALE, uint8_postprocess_inputs  # noqa: E402
 from export.pipeline import ExportJob, HeldOut, convert_with_metadata, export_and_report  # noqa: E402
 from train.ssd import SCALES, AnchorLevel, AnchorSpec, build_ssd, inference_model  # noqa: E402
 
@@ -92,13 +93,47 @@ def test_detector_round_trip(tmp_path: Path) -> None:
         h, w = np.exp(t[2]) * anchors[a, 2], np.exp(t[3]) * anchors[a, 3]
         decoded.append((c, [yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2]))
     assert any(classes[0] == c and np.allclose(boxes[0], box, atol=1e-4) for c, box in decoded)
-    # int8: same op, four float outputs, uint8 input, close scores.
-    q = LiteModel(convert_with_metadata(model, job, "int8"), 127.5, 127.5)
+    # int8: same op, fed uint8 as in quantized TF OD API models, four float outputs, uint8
+    # input, close scores.
+    int8 = convert_with_metadata(model, job, "int8")
+    assert op_types(int8)[-1] == {"op": "TFLite_Detection_PostProcess", "inputs": ["uint8"] * 3,
+                                  "outputs": ["float32"] * 4}
+    q = LiteModel(int8, 127.5, 127.5)
     assert q.input["dtype"] == np.uint8 and len(q.outputs) == 4 and q.detection_outputs
     qboxes, qclasses, qscores = q.detect(images[0])
     assert abs(float(qscores[0]) - float(det_scores[0])) < 0.05
+    with pytest.raises(ValueError, match="DEQUANTIZE"):
+        uint8_postprocess_inputs(tflite)  # a float model has nothing to requantize
     info = parse_model(tmp_path / "d.tflite", tflite)
     assert info.custom_ops == ("TFLite_Detection_PostProcess",) and info.metadata.labels == ["x", "y"]
+
+
+def test_anchors_lie_on_the_uint8_grid() -> None:
+    """So an int8 SSD's uint8 anchors are exactly the float model's."""
+    anchors = AnchorSpec().anchors()
+    steps = anchors / ANCHOR_SCALE
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
+    assert anchors.min() > 0 and anchors.max() <= 1
+
+
+def test_per_tensor_int8_has_one_weight_scale_per_tensor() -> None:
+    from ai_edge_litert import schema_py_generated as schema
+
+    from train.models import mnist_cnn
+
+    model = mnist_cnn(3, (28, 28, 1))
+    images = _images(12, 28, 28, 1)
+
+    def weight_scales(per_channel: bool) -> list[int]:
+        job = _job("classification", ["a", "b", "c"], images, grayscale=True, per_channel=per_channel)
+        flat = schema.ModelT.InitFromPackedBuf(bytearray(convert_with_metadata(model, job, "int8")), 0)
+        graph = flat.subgraphs[0]
+        return [len(graph.tensors[op.inputs[1]].quantization.scale) for op in graph.operators
+                if schema.BuiltinOperator.CONV_2D == max(flat.operatorCodes[op.opcodeIndex].builtinCode,
+                                                         flat.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)]
+
+    assert weight_scales(per_channel=True) == [32, 64]
+    assert weight_scales(per_channel=False) == [1, 1]
 
 
 def test_segmenter_round_trip(tmp_path: Path) -> None:

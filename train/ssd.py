@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from export.metrics import box_iou
+from export.ssd_uint8 import snap_anchors
 
 SCALES = np.array([10.0, 10.0, 5.0, 5.0], np.float32)
 
@@ -42,7 +43,8 @@ class AnchorSpec:
 
     def anchors(self) -> np.ndarray:
         """``[A, 4]`` float32 (ycenter, xcenter, h, w), in the order the heads emit them:
-        level by level, row-major over the grid, then anchor within the cell."""
+        level by level, row-major over the grid, then anchor within the cell; on the uint8
+        grid an int8 export stores them on, so float and int8 models decode alike."""
         out = []
         for level in self.levels:
             gh, gw = self.grid(level)
@@ -53,7 +55,7 @@ class AnchorSpec:
                 for x in cx:
                     for h, w in shapes:
                         out.append((y, x, h, w))
-        return np.array(out, np.float32)
+        return snap_anchors(np.array(out, np.float32))
 
 
 GENERAL_LEVELS = (  # for user data: objects of any shape
