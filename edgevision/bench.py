@@ -1,11 +1,13 @@
-"""``edgevision bench``: invoke-only, decode-only, pipelined end-to-end and a plain serial loop,
-measured in one run on the same model and source.
+"""``edgevision bench``: invoke-only, decode-only, pipelined end-to-end, a plain serial loop and
+the pipeline at the source's own frame rate, measured in one run on the same model and source.
 
 Invoke-only is measured the way TFLite's ``benchmark_model`` does it: warm-up runs, then at
 least N runs and at least one second. The serial loop is what the official Raspberry Pi
 examples do: read, resize, invoke, decode, draw, one frame at a time. Every measurement reads
 the source with the same FFmpeg decoding threads (by default the pipelined runtime's choice),
-so decode-only, end-to-end and the serial loop do the same work.
+so decode-only, end-to-end and the serial loop do the same work. End-to-end reads a file as
+fast as it can, so its queues are full by design; the live-rate run shows the latency a camera
+would see.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from edgevision.inference.model import Model, ModelOptions
 from edgevision.pipeline import Pipeline
 from edgevision.runtime.litert import runtime_name
 from edgevision.sinks.draw import draw_frame_result
+from edgevision.sources.base import Source
 from edgevision.sources.factory import open_source
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ BENCH_SCHEMA_VERSION = 2
 WARMUP_RUNS = 5
 MIN_SECONDS = 1.0
 THREAD_PROBE_RUNS = 20
+LIVE_FRAMES = 150  # at most, for the live-rate run: 5 s of a 30 fps source
 
 
 def summarize_ms(samples_ms: list[float] | np.ndarray) -> dict[str, float]:
@@ -105,8 +109,8 @@ class _DrawingNullSink:
         pass
 
 
-def end_to_end(model: Model, source_spec: str, frames: int, decode_threads: int | None) -> dict[str, Any]:
-    source = open_source(source_spec, decode_threads=decode_threads)
+def _pipelined(model: Model, source: Source, frames: int) -> dict[str, Any]:
+    """The real pipeline on ``frames`` frames, drawing every frame as a recording would."""
     pipeline = Pipeline(source, [model], [_DrawingNullSink()], max_frames=frames)
     started = time.perf_counter()
     stats = pipeline.run()
@@ -118,9 +122,24 @@ def end_to_end(model: Model, source_spec: str, frames: int, decode_threads: int 
         "fps": stats.frames / elapsed if elapsed else 0.0,
         "stage_ms_per_frame": per_frame,
         "latency_ms": summarize_ms(list(stats.latencies_ms)) if stats.latencies_ms else None,
-        "dropped_frames": pipeline.source.frames_dropped + stats.dropped,
+        "dropped_frames": source.frames_dropped + stats.dropped,
         "first_result_s": stats.first_result_s,
     }
+
+
+def end_to_end(model: Model, source_spec: str, frames: int, decode_threads: int | None) -> dict[str, Any]:
+    """Every frame of the source, as fast as the pipeline takes them."""
+    return _pipelined(model, open_source(source_spec, decode_threads=decode_threads), frames)
+
+
+def live_rate(
+    model: Model, source_spec: str, frames: int, decode_threads: int | None, latency_limit_ms: float | None
+) -> dict[str, Any]:
+    """The pipeline on the source at its own frame rate (a file played as ``--realtime`` plays it),
+    where queues hold one frame: the frame-to-result latency a camera would see."""
+    source = open_source(source_spec, realtime=True, decode_threads=decode_threads)
+    report = _pipelined(model, source, min(frames, LIVE_FRAMES))
+    return {**report, "source_fps": getattr(source, "fps", None) or None, "latency_limit_ms": latency_limit_ms}
 
 
 def serial_loop(model: Model, source_spec: str, frames: int, decode_threads: int | None) -> dict[str, Any]:
@@ -192,11 +211,17 @@ def run_bench(
     report["decode_only"] = decode_only(source_spec, frames, decode_threads)
     report["end_to_end"] = end_to_end(model, source_spec, frames, decode_threads)
     report["serial_loop"] = serial_loop(model, source_spec, frames, decode_threads)
-    bound = min(report["invoke_only"]["fps"], report["decode_only"]["fps"])
+    decode_fps = report["decode_only"]["fps"]
+    limit_ms = 2 * (1e3 / decode_fps + report["invoke_only"]["mean"]) if decode_fps else None
+    live = report["live_rate"] = live_rate(model, source_spec, frames, decode_threads, limit_ms)
+    bound = min(report["invoke_only"]["fps"], decode_fps)
     report["ratios"] = {
         "end_to_end_vs_bound": report["end_to_end"]["fps"] / bound if bound else None,
         "end_to_end_vs_serial": report["end_to_end"]["fps"] / report["serial_loop"]["fps"]
         if report["serial_loop"]["fps"]
+        else None,
+        "live_latency_p95_vs_limit": live["latency_ms"]["p95"] / limit_ms
+        if live["latency_ms"] and limit_ms
         else None,
     }
     if compare is not None:
@@ -224,6 +249,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines += [
         f"  dropped   {e2e['dropped_frames']}   first result {e2e['first_result_s']:.2f} s",
         f"serial      {ser['fps']:.1f} fps  (pipelined is {report['ratios']['end_to_end_vs_serial']:.2f} x)",
+        *_format_live(report["live_rate"]),
         f"peak RSS    {report['peak_rss_mb']:.0f} MB",
     ]
     if "compare" in report:
@@ -234,3 +260,15 @@ def format_report(report: dict[str, Any]) -> str:
             f"{cmp['size_ratio']:.0%} of the size"
         )
     return "\n".join(lines)
+
+
+def _format_live(live: dict[str, Any]) -> list[str]:
+    source_fps = f"{live['source_fps']:.1f} fps" if live["source_fps"] else "an unknown frame rate"
+    lines = [f"live rate   {live['frames']} frames at the source's {source_fps}, dropped {live['dropped_frames']}"]
+    if live["latency_ms"]:
+        limit = f"{live['latency_limit_ms']:.1f} ms" if live["latency_limit_ms"] is not None else "unknown"
+        lines.append(
+            f"  latency   p50 {live['latency_ms']['p50']:.1f} ms  p95 {live['latency_ms']['p95']:.1f} ms  "
+            f"(limit 2 x (decode + invoke) = {limit})"
+        )
+    return lines

@@ -10,14 +10,17 @@ from cli_runner import REPO, edgevision
 from model_factory import build_model
 from video_clips import write_clip
 
+from edgevision import bench
+from edgevision.inference.model import Model
 from edgevision.pipeline import decode_threads_for
 
 SCHEMA = json.loads((REPO / "edgevision/schema/bench.schema.json").read_text())
+CLIP_FPS = 10.0
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict:
-    clip = write_clip(tmp_path_factory.mktemp("bench") / "clip.mp4", frames=30, size=(320, 180))
+    clip = write_clip(tmp_path_factory.mktemp("bench") / "clip.mp4", frames=30, fps=CLIP_FPS, size=(320, 180))
     result = edgevision(
         "bench", "--model", build_model("ssd", "uint8"), "--source", clip, "--frames", "20",
         "--compare", build_model("ssd", "float32"), "--threads", "1", "--json",
@@ -42,14 +45,45 @@ def test_every_measurement_decodes_with_the_pipelined_runtime_s_threads(report):
     assert report["decode_threads"] == decode_threads_for(1)
 
 
+def test_live_rate_plays_the_source_at_its_frame_rate_and_reports_latency_against_the_limit(report):
+    live = report["live_rate"]
+    assert live["source_fps"] == pytest.approx(CLIP_FPS)
+    assert live["frames"] > 0 and live["latency_ms"]["count"] == live["frames"]
+    taken = live["frames"] + live["dropped_frames"]
+    assert 20 <= taken <= 30
+    assert live["seconds"] >= 0.9 * (taken - 1) / CLIP_FPS  # paced, not read as fast as possible
+    per_frame_ms = 1e3 / report["decode_only"]["fps"] + report["invoke_only"]["mean"]
+    assert live["latency_limit_ms"] == pytest.approx(2 * per_frame_ms)
+    assert report["ratios"]["live_latency_p95_vs_limit"] == pytest.approx(live["latency_ms"]["p95"] / (2 * per_frame_ms))
+
+
+def test_live_rate_is_a_short_run(tmp_path, monkeypatch):
+    clip = write_clip(tmp_path / "clip.mp4", frames=12, fps=CLIP_FPS, size=(96, 64))
+    monkeypatch.setattr(bench, "LIVE_FRAMES", 4)
+    live = bench.live_rate(Model(build_model("ssd", "uint8")), str(clip), 10, 1, 5.0)
+    assert 0 < live["frames"] <= 4 <= live["frames"] + live["dropped_frames"]  # 4 frames taken, not 10
+    assert live["latency_limit_ms"] == 5.0
+
+
 def test_comparison_reports_size_and_speed_ratios(report):
     compare = report["compare"]
     assert compare["input"]["dtype"] == "float32"
     assert compare["size_ratio"] == pytest.approx(report["model_size_bytes"] / compare["model_size_bytes"])
 
 
-def test_schema_rejects_a_report_without_ratios(report):
-    broken = {k: v for k, v in report.items() if k != "ratios"}
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda r: r.pop("ratios"),
+        lambda r: r.pop("decode_threads"),
+        lambda r: r["live_rate"].pop("latency_limit_ms"),
+        lambda r: r["end_to_end"].update(source_fps=12.0),  # only the live-rate run has a source rate
+        lambda r: r["live_rate"].update(speed=1.0),
+    ],
+)
+def test_schema_rejects_a_broken_report(report, breakage):
+    broken = json.loads(json.dumps(report))
+    breakage(broken)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, SCHEMA)
 
@@ -60,6 +94,7 @@ def test_text_report_names_each_measurement(tmp_path):
         "bench", "--model", build_model("ssd", "uint8"), "--source", clip, "--frames", "10", "--decode-threads", "3"
     )
     assert result.returncode == 0, result.stderr
-    for heading in ("invoke", "decode", "end-to-end", "serial", "peak RSS"):
+    for heading in ("invoke", "decode", "end-to-end", "serial", "live rate", "peak RSS"):
         assert heading in result.stdout
+    assert "(limit 2 x (decode + invoke) = " in result.stdout
     assert "(10 frames, decode threads 3)" in result.stdout
