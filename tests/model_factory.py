@@ -33,6 +33,7 @@ from ai_edge_litert.interpreter import Interpreter
 from edgevision.core import Prediction
 from edgevision.decoders.base import ModelInfo
 from edgevision.inference.tensors import TensorSpec
+from export.ssd_uint8 import snap_anchors
 
 INPUT_SIZE = 32  # square model input; YOLO heads use the strides-8/16/32 grid of this size
 DTYPES = ("float32", "uint8", "int8")
@@ -52,8 +53,18 @@ DETECTIONS = [
 DETECTION_CLASSES = 3
 # After per-class host NMS (IoU 0.45): every box but the suppressed second one, best first.
 EXPECTED_DETECTIONS = [DETECTIONS[0], DETECTIONS[2], DETECTIONS[3]]
+
+
+def _on_anchor_grid(box: tuple[float, ...]) -> tuple[float, ...]:
+    """The box nearest ``box`` whose SSD anchor lies on the uint8 grid int8 SSDs store anchors on."""
+    x1, y1, x2, y2 = np.array(box) / INPUT_SIZE
+    yc, xc, h, w = snap_anchors(np.array([[(y1 + y2) / 2, (x1 + x2) / 2, y2 - y1, x2 - x1]], np.float32))[0]
+    return tuple(float(v) * INPUT_SIZE for v in (xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2))
+
+
+SSD_DETECTIONS = [(_on_anchor_grid(box), cls, score) for box, cls, score in DETECTIONS]
 # The SSD op's fast NMS is class-agnostic: the third box (IoU 0.63 with the first) goes too.
-EXPECTED_SSD_DETECTIONS = [DETECTIONS[0], DETECTIONS[3]]
+EXPECTED_SSD_DETECTIONS = [SSD_DETECTIONS[0], SSD_DETECTIONS[3]]
 # End-to-end models ran NMS inside: all designed boxes come back, best first.
 EXPECTED_E2E_DETECTIONS = sorted(DETECTIONS, key=lambda d: -d[2])
 
@@ -143,7 +154,7 @@ def _ssd_model():
 
     anchors = []
     scores = np.zeros((8, DETECTION_CLASSES + 1), np.float32)
-    for i, (box, cls, score) in enumerate(DETECTIONS):
+    for i, (box, cls, score) in enumerate(SSD_DETECTIONS):
         x1, y1, x2, y2 = np.array(box) / INPUT_SIZE
         anchors.append([(y1 + y2) / 2, (x1 + x2) / 2, y2 - y1, x2 - x1])
         scores[i, 1 + cls] = score
