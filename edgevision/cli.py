@@ -187,7 +187,8 @@ def inspect(model: Path, as_json: bool, labels: Path | None, delegate: str | Non
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (schema: schema/bench.schema.json).")
 def bench(model: Path | None, source: str, frames: int, threads, decode_threads: int | None, delegate: str | None,
           compare: Path | None, as_json: bool) -> None:  # fmt: skip
-    """Measure invoke, decode, the pipelined runtime and a serial loop on one model and source.
+    """Measure invoke, decode, the pipelined runtime, a serial loop and the pipeline at the source's
+    own frame rate, on one model and source.
 
     All of them read the source with the same decoding threads, the pipelined runtime's.
     """
