@@ -57,3 +57,21 @@ def test_target_encoding_round_trips() -> None:
     decoded = enc.decode(t[:, :4])[pos]
     matched = boxes[(t[pos, 4] == 7).astype(int)]
     np.testing.assert_allclose(decoded, matched, atol=1e-5)
+
+
+def test_random_affine_keeps_shape_and_moves_pixels() -> None:
+    from train.classify import random_affine
+
+    digits = load_split("test").images[:16][..., None]  # [16, 28, 28, 1] uint8
+    rng = np.random.default_rng(0)
+    same = random_affine(digits, rng, strength=0.0)
+    np.testing.assert_array_equal(same, digits)  # no rotation, shift or zoom: the same pixels
+    moved = random_affine(digits, rng, strength=1.0)
+    assert moved.shape == digits.shape and moved.dtype == np.uint8
+    changed = [not np.array_equal(a, b) for a, b in zip(moved, digits)]
+    assert all(changed)
+    # Ink stays roughly the same amount: a transform, not noise.
+    ratio = moved.astype(np.float64).sum() / digits.astype(np.float64).sum()
+    assert 0.7 < ratio < 1.3
+    colour = np.repeat(digits[:2], 3, axis=-1)
+    assert random_affine(colour, rng).shape == colour.shape

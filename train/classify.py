@@ -23,6 +23,7 @@ class ClassifierTraining:
     batch: int = 64
     epochs: int = 40
     learning_rate: float = 1e-3
+    augment: float = 1.0  # strength of random rotation, shift and zoom
     strategy: str = "auto"
     time_budget_s: float | None = None
     verbose: int = 1
@@ -37,16 +38,28 @@ class ClassifierTraining:
         return 255.0 if self.recipe == "mnist-cnn" else 127.5
 
 
-def augmenter(size: int, strength: float = 1.0):
-    """Small rotations, shifts and zooms (no flips: digits and most labels are not mirror-safe)."""
-    import keras
-    from keras import layers
+ROTATION_DEG = 15.0
+SHIFT = 0.1  # of the image size
+ZOOM = 0.1
 
-    return keras.Sequential([
-        layers.RandomRotation(0.04 * strength, fill_mode="constant"),
-        layers.RandomTranslation(0.1 * strength, 0.1 * strength, fill_mode="constant"),
-        layers.RandomZoom(0.1 * strength, fill_mode="constant"),
-    ], name="augment")
+
+def random_affine(images: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+    """Small random rotations, shifts and zooms of a uint8 batch ``[N, H, W, C]`` (no flips:
+    digits and most labels are not mirror-safe). One ``cv2.warpAffine`` per image: Keras'
+    random-transform layers cost 20 times as much on a CPU."""
+    import cv2
+
+    n, h, w = images.shape[:3]
+    angles = rng.uniform(-ROTATION_DEG, ROTATION_DEG, n) * strength
+    zooms = 1.0 + rng.uniform(-ZOOM, ZOOM, n) * strength
+    shifts = rng.uniform(-SHIFT, SHIFT, (n, 2)) * strength * (w, h)
+    out = np.empty_like(images)
+    for i in range(n):
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angles[i], zooms[i])
+        matrix[:, 2] += shifts[i]
+        out[i] = cv2.warpAffine(images[i], matrix, (w, h), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0).reshape(images.shape[1:])
+    return out
 
 
 def array_dataset(images: np.ndarray, labels: np.ndarray, cfg: ClassifierTraining, training: bool,
@@ -58,15 +71,16 @@ def array_dataset(images: np.ndarray, labels: np.ndarray, cfg: ClassifierTrainin
     if training:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(cfg.batch)
-    aug = augmenter(cfg.size) if training else None
+    rng = np.random.default_rng(seed)
 
     def prep(x, y):
-        x = tf.cast(x, tf.float32)
-        if aug is not None:
-            x = aug(x, training=True)
-        return (x - cfg.mean) / cfg.std, y
+        if training:
+            x = tf.numpy_function(lambda batch: random_affine(batch, rng, cfg.augment), [x], tf.uint8,
+                                  stateful=True)
+            x = tf.ensure_shape(x, (None, *images.shape[1:]))
+        return (tf.cast(x, tf.float32) - cfg.mean) / cfg.std, y
 
-    return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return ds.map(prep).prefetch(2)
 
 
 def load_images(paths: list[Path], size: int, grayscale: bool) -> np.ndarray:
