@@ -63,6 +63,8 @@ def test_classifier_round_trip(tmp_path: Path) -> None:
     meta = parse_model(tmp_path / "c.tflite", (tmp_path / "c.tflite").read_bytes()).metadata
     assert meta.labels == ["a", "b", "c"] and meta.mean == (127.5,) and meta.std == (127.5,)
     assert meta.name == "tiny_classification" and meta.version == "0.0.1"
+    names = [t["name"] for t in lite8.interpreter.get_tensor_details()]
+    assert all(len(n) <= 4 for n in names if n not in (lite8.input["name"], lite8.outputs[0]["name"]))
     assert {"top1"} <= set(result.report["accuracy"]["int8"])
     assert (tmp_path / "c.report.json").is_file() and (tmp_path / "c.report.md").is_file()
     assert (tmp_path / "c.report.png").is_file()
