@@ -1,0 +1,127 @@
+"""int8 vs float32 invoke speed of reference architectures on this machine's CPU.
+
+Issue 3 asks for int8 at least 1.3x faster than float32. Whether that is possible depends on
+the CPU's integer kernels more than on our model: this script exports a few standard shapes
+(random weights; speed does not depend on them) with our own converter in both types and times
+them with LiteRT's XNNPACK on one thread. Figures are written into docs/training.md.
+
+    python scripts/int8_speed_survey.py [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+RUNS = 200
+
+
+def _plain_cnn(size: int, widths: list[int]):
+    import keras
+    from keras import layers
+
+    x = inputs = keras.Input((size, size, 3))
+    for i, w in enumerate(widths):
+        x = layers.Conv2D(w, 3, strides=2 if i % 2 == 0 else 1, padding="same", activation="relu")(x)
+    return keras.Model(inputs, layers.Conv2D(16, 1)(x))
+
+
+def _separable_cnn(size: int, widths: list[int]):
+    import keras
+    from keras import layers
+
+    x = inputs = keras.Input((size, size, 3))
+    x = layers.Conv2D(widths[0], 3, strides=2, padding="same", activation="relu6")(x)
+    for i, w in enumerate(widths[1:]):
+        x = layers.DepthwiseConv2D(3, strides=2 if i % 2 == 0 else 1, padding="same", activation="relu6")(x)
+        x = layers.Conv2D(w, 1, activation="relu6")(x)
+    return keras.Model(inputs, layers.Conv2D(16, 1)(x))
+
+
+def _mobilenet_v2(size: int, alpha: float):
+    import keras
+
+    return keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=alpha, weights=None,
+                                          include_top=False)
+
+
+ARCHITECTURES: dict[str, Callable] = {
+    "plain CNN 32-128, 192x192": lambda: _plain_cnn(192, [32, 32, 64, 64, 128, 128]),
+    "plain CNN 32-256, 192x192": lambda: _plain_cnn(192, [32, 64, 64, 128, 128, 256]),
+    "MobileNet-v1-style 32-512, 192x192": lambda: _separable_cnn(192, [32, 64, 128, 128, 256, 256, 512]),
+    "MobileNetV2 0.35, 192x192": lambda: _mobilenet_v2(192, 0.35),
+    "MobileNetV2 1.0, 224x224": lambda: _mobilenet_v2(224, 1.0),
+}
+
+
+def median_invoke_ms(model: bytes, runs: int = RUNS) -> float:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model, num_threads=1)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+    for _ in range(10):
+        interpreter.invoke()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        interpreter.invoke()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
+def survey() -> list[dict]:
+    from export.convert import convert
+
+    rows = []
+    for name, build in ARCHITECTURES.items():
+        model = build()
+        size = model.input_shape[1]
+        rng = np.random.default_rng(0)
+        calibration = [rng.uniform(-1, 1, (size, size, 3)).astype(np.float32) for _ in range(8)]
+        float32 = convert(model, "float32")
+        int8 = convert(model, "int8", calibration, "uint8")
+        f_ms, q_ms = median_invoke_ms(float32), median_invoke_ms(int8)
+        rows.append({"model": name, "float32_ms": f_ms, "int8_ms": q_ms, "speedup": f_ms / q_ms,
+                     "float32_bytes": len(float32), "int8_bytes": len(int8), "size_ratio": len(int8) / len(float32)})
+        print(f"{name:38s} float32 {f_ms:6.2f} ms  int8 {q_ms:6.2f} ms  int8 speed-up {f_ms / q_ms:4.2f}x  "
+              f"size {len(int8) / len(float32):.2f}x", flush=True)
+    return rows
+
+
+def cpu() -> dict:
+    """The CPU's model name and the SIMD features that decide int8 vs float kernels."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return {"model": platform.processor(), "simd": []}
+
+    def field(*names: str) -> str:
+        return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(names)), "")
+
+    flags = field("flags", "Features").split()
+    simd = sorted(f for f in flags if f.startswith(("avx", "asimd", "sve")) or f in ("fma", "dotprod", "i8mm"))
+    return {"model": field("model name", "Model") or platform.processor(), "simd": simd}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    rows = survey()
+    if args.json:
+        report = {"machine": platform.machine(), "cpu": cpu(),
+                  "runner": "ai_edge_litert Interpreter, XNNPACK, 1 thread", "rows": rows}
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
