@@ -181,12 +181,14 @@ def inspect(model: Path, as_json: bool, labels: Path | None, delegate: str | Non
               help="Frames per measurement (and the minimum number of invokes).")
 @click.option("--threads", type=THREADS, help="Interpreter threads, or 'auto'.")
 @click.option("--decode-threads", type=int, callback=_decode_threads, help=DECODE_THREADS_HELP)
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Runs of decode-only, end-to-end and the serial loop, interleaved; each reports its median.")
 @click.option("--delegate", help="edgetpu, gpu, or a delegate library path.")
 @click.option("--compare", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Another build of the model (e.g. float32) to compare invoke speed and size with.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (schema: schema/bench.schema.json).")
-def bench(model: Path | None, source: str, frames: int, threads, decode_threads: int | None, delegate: str | None,
-          compare: Path | None, as_json: bool) -> None:  # fmt: skip
+def bench(model: Path | None, source: str, frames: int, threads, decode_threads: int | None, repeat: int,
+          delegate: str | None, compare: Path | None, as_json: bool) -> None:  # fmt: skip
     """Measure invoke, decode, the pipelined runtime, a serial loop and the pipeline at the source's
     own frame rate, on one model and source.
 
@@ -204,7 +206,7 @@ def bench(model: Path | None, source: str, frames: int, threads, decode_threads:
     threads = resolve_threads(threads, model_path, ModelOptions(delegate=delegate))
     options = ModelOptions(delegate=delegate, threads=threads)
     decode_threads = decode_threads or decode_threads_for(threads)
-    report = run_bench(model_path, source, frames, options, decode_threads, compare)
+    report = run_bench(model_path, source, frames, options, decode_threads, compare, repeat)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 

@@ -41,6 +41,21 @@ def test_every_measurement_ran_on_the_requested_frames(report):
     assert report["end_to_end"]["latency_ms"]["count"] == 20
 
 
+def test_throughput_measurements_report_their_median_run(report):
+    assert report["repeat"] == 3
+    for key in ("decode_only", "end_to_end", "serial_loop"):
+        runs = report[key]["fps_runs"]
+        assert len(runs) == 3
+        assert report[key]["fps"] == sorted(runs)[1]
+
+
+def test_median_run_picks_the_middle_and_keeps_every_run():
+    runs = [{"fps": 150.0, "frames": 1}, {"fps": 210.0, "frames": 2}, {"fps": 170.0, "frames": 3}]
+    assert bench.median_run(runs) == {"fps": 170.0, "frames": 3, "fps_runs": [150.0, 210.0, 170.0]}
+    assert bench.median_run(runs[:2])["fps"] == 150.0  # even count: the slower middle run
+    assert bench.median_run(runs[:1])["fps_runs"] == [150.0]
+
+
 def test_every_measurement_decodes_with_the_pipelined_runtime_s_threads(report):
     assert report["decode_threads"] == decode_threads_for(1)
 
@@ -79,6 +94,9 @@ def test_comparison_reports_size_and_speed_ratios(report):
         lambda r: r["live_rate"].pop("latency_limit_ms"),
         lambda r: r["end_to_end"].update(source_fps=12.0),  # only the live-rate run has a source rate
         lambda r: r["live_rate"].update(speed=1.0),
+        lambda r: r["serial_loop"].pop("fps_runs"),
+        lambda r: r["end_to_end"].update(fps_runs=[]),
+        lambda r: r["live_rate"].update(fps_runs=[1.0]),  # one paced run, no repeats
     ],
 )
 def test_schema_rejects_a_broken_report(report, breakage):
@@ -98,3 +116,4 @@ def test_text_report_names_each_measurement(tmp_path):
         assert heading in result.stdout
     assert "(limit 2 x (decode + invoke) = " in result.stdout
     assert "(10 frames, decode threads 3)" in result.stdout
+    assert "[median of 3 runs: " in result.stdout
