@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-import flatbuffers
 import numpy as np
 import tensorflow as tf
+from ai_edge_litert import schema_py_generated as schema
 
 import keras
 
+from export.flatbuffer import pack, unpack
 from export.ssd_uint8 import uint8_postprocess_inputs
 
 log = logging.getLogger(__name__)
@@ -138,28 +139,24 @@ def convert(
         elif quantization != "float32":
             raise ValueError(f"unknown quantization {quantization!r}")
         tflite_model = converter.convert()
+    flat = unpack(tflite_model)
     if quantization == "int8" and postprocess is not None:
-        tflite_model = uint8_postprocess_inputs(tflite_model)
-    tflite_model = strip_intermediate_names(tflite_model)
+        uint8_postprocess_inputs(flat)
+    strip_intermediate_names(flat)
+    tflite_model = pack(flat, len(tflite_model))
     log.info("converted %s to %s TFLite (%d bytes)", model.name, quantization, len(tflite_model))
     return tflite_model
 
 
-def strip_intermediate_names(tflite_model: bytes) -> bytes:
-    """``tflite_model`` without the names of tensors between its inputs and outputs.
+def strip_intermediate_names(model: schema.ModelT) -> None:
+    """Drops the names of ``model``'s tensors between its inputs and outputs (in place).
 
     The converter names every tensor after the ops that made it, about 130 bytes each: a twentieth
     of a small int8 model. Nothing reads them at run time (TFLite's own ``strip_strings`` tool
     drops them too); input and output names stay, as consumers look outputs up by name.
     """
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite_model), 0)
     for graph in model.subgraphs:
         keep = {int(i) for i in graph.inputs} | {int(i) for i in graph.outputs}
         for index, tensor in enumerate(graph.tensors):
             if index not in keep:
                 tensor.name = f"t{index}".encode()
-    builder = flatbuffers.Builder(len(tflite_model))
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())

@@ -183,7 +183,9 @@ def populate(tflite_model: bytes, info: ModelInfo) -> bytes:
     """
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(bytearray(strip_archive(tflite_model)), 0)
+    from export.flatbuffer import pack, unpack
+
+    model = unpack(strip_archive(tflite_model))
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(metadata_buffer(info), np.uint8)
     metadata = [m for m in (model.metadata or []) if _name(m.name) != METADATA_NAME]
@@ -192,9 +194,7 @@ def populate(tflite_model: bytes, info: ModelInfo) -> bytes:
     model.buffers.append(buffer)
     entry.buffer = len(model.buffers) - 1
     model.metadata = [*metadata, entry]
-    builder = flatbuffers.Builder(len(tflite_model) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    packed = bytes(builder.Output())
+    packed = pack(model, len(tflite_model) + 4096)
     files = info.all_files()
     if not files:
         return packed

@@ -12,31 +12,31 @@ anchors to that grid, so for our own detectors nothing changes at all.
 
 from __future__ import annotations
 
-import logging
-
-import flatbuffers
 import numpy as np
+from ai_edge_litert import schema_py_generated as schema
 
-log = logging.getLogger(__name__)
+from export.flatbuffer import builtin_code
 
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 ANCHOR_SCALE = 1.0 / 255.0  # anchors are (ycenter, xcenter, h, w) in [0, 1]
 
 
+def anchor_steps(anchors: np.ndarray) -> np.ndarray:
+    """Anchors as the uint8 values the rewritten model stores."""
+    return np.clip(np.round(anchors / ANCHOR_SCALE), 0, 255).astype(np.uint8)
+
+
 def snap_anchors(anchors: np.ndarray) -> np.ndarray:
     """Anchors rounded to the uint8 grid the rewritten model stores them on."""
-    return (np.clip(np.round(anchors / ANCHOR_SCALE), 0, 255) * ANCHOR_SCALE).astype(np.float32)
+    return (anchor_steps(anchors) * ANCHOR_SCALE).astype(np.float32)
 
 
-def uint8_postprocess_inputs(tflite_model: bytes) -> bytes:
-    """``tflite_model`` with its post-processing op fed uint8 box encodings, scores and anchors.
+def uint8_postprocess_inputs(model: schema.ModelT) -> None:
+    """Feeds ``model``'s post-processing op uint8 box encodings, scores and anchors (in place).
 
     Raises ``ValueError`` if the model does not end in the op fed by two DEQUANTIZE ops of int8
     tensors and a float32 anchor constant (the converter's layout for an int8 SSD).
     """
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite_model), 0)
     graph = model.subgraphs[0]
     codes = model.operatorCodes
     custom = [op for op in graph.operators if _custom_code(codes[op.opcodeIndex]) == POSTPROCESS_OP]
@@ -46,7 +46,7 @@ def uint8_postprocess_inputs(tflite_model: bytes) -> bytes:
     quantize_code = _opcode_index(model, schema.BuiltinOperator.QUANTIZE)
     for tensor_index in (boxes_in, scores_in):
         producer = next((op for op in graph.operators if tensor_index in op.outputs), None)
-        if producer is None or _builtin(codes[producer.opcodeIndex]) != schema.BuiltinOperator.DEQUANTIZE:
+        if producer is None or builtin_code(codes[producer.opcodeIndex]) != schema.BuiltinOperator.DEQUANTIZE:
             raise ValueError(f"input {tensor_index} of {POSTPROCESS_OP} is not made by a DEQUANTIZE op")
         source = graph.tensors[producer.inputs[0]]
         if source.type != schema.TensorType.INT8:
@@ -62,38 +62,25 @@ def uint8_postprocess_inputs(tflite_model: bytes) -> bytes:
         raise ValueError(f"the anchors of {POSTPROCESS_OP} are not a float32 constant")
     buffer = model.buffers[anchors.buffer]
     values = np.frombuffer(bytes(bytearray(buffer.data)), np.float32)
-    buffer.data = np.clip(np.round(values / ANCHOR_SCALE), 0, 255).astype(np.uint8)
+    buffer.data = anchor_steps(values)
     anchors.type = schema.TensorType.UINT8
     anchors.quantization = _quantization([ANCHOR_SCALE], [0])
-    builder = flatbuffers.Builder(len(tflite_model))
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    packed = bytes(builder.Output())
-    log.info("post-processing op fed uint8: %d -> %d bytes", len(tflite_model), len(packed))
-    return packed
 
 
-def _quantization(scale: list[float], zero_point: list[int]):
-    from ai_edge_litert import schema_py_generated as schema
-
+def _quantization(scale: list[float], zero_point: list[int]) -> schema.QuantizationParametersT:
     q = schema.QuantizationParametersT()
     q.scale, q.zeroPoint = scale, zero_point
     return q
-
-
-def _builtin(code) -> int:
-    return max(code.builtinCode, code.deprecatedBuiltinCode)
 
 
 def _custom_code(code) -> str | None:
     return code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
 
 
-def _opcode_index(model, builtin: int) -> int:
+def _opcode_index(model: schema.ModelT, builtin: int) -> int:
     """Index of ``builtin`` in the model's operator codes, added if missing."""
-    from ai_edge_litert import schema_py_generated as schema
-
     for i, code in enumerate(model.operatorCodes):
-        if _builtin(code) == builtin:
+        if builtin_code(code) == builtin:
             return i
     code = schema.OperatorCodeT()
     code.builtinCode = builtin

@@ -33,6 +33,7 @@ from ai_edge_litert.interpreter import Interpreter
 from edgevision.core import Prediction
 from edgevision.decoders.base import ModelInfo
 from edgevision.inference.tensors import TensorSpec
+from export.flatbuffer import pack, unpack
 from export.ssd_uint8 import snap_anchors
 
 INPUT_SIZE = 32  # square model input; YOLO heads use the strides-8/16/32 grid of this size
@@ -250,16 +251,10 @@ def build_model(family: str, dtype: str = "float32") -> Path:
 # --- flatbuffer edits -------------------------------------------------------------------------
 
 
-def _pack(model: schema.ModelT) -> bytes:
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
 def ssd_to_tf2_order(content: bytes) -> bytes:
     """List the SSD outputs as TF2 exports do: scores, boxes, count, classes, with TF2 names
     (``StatefulPartitionedCall:1, :3, :0, :2``)."""
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    model = unpack(content)
     graph = model.subgraphs[0]
     op_name = b"TFLite_Detection_PostProcess"
     custom = [i for i, c in enumerate(model.operatorCodes) if c.customCode == op_name]
@@ -268,16 +263,16 @@ def ssd_to_tf2_order(content: bytes) -> bytes:
     graph.outputs = np.array([scores, boxes, count, classes], np.int32)
     for tensor, suffix in ((scores, 1), (boxes, 3), (count, 0), (classes, 2)):
         graph.tensors[tensor].name = f"StatefulPartitionedCall:{suffix}".encode()
-    return _pack(model)
+    return pack(model)
 
 
 def rename_outputs(content: bytes, names: list[str]) -> bytes:
     """Give the subgraph's outputs (in listed order) new tensor names."""
-    model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    model = unpack(content)
     graph = model.subgraphs[0]
     for tensor, name in zip(graph.outputs, names):
         graph.tensors[int(tensor)].name = name.encode()
-    return _pack(model)
+    return pack(model)
 
 
 def _vector(builder: flatbuffers.Builder, offsets: list[int]) -> int:
@@ -373,7 +368,7 @@ def with_metadata(
     """The model with a ``TFLITE_METADATA`` buffer (when ``spec``) and a zip of ``files``
     appended, as the TFLite metadata writers and Ultralytics' exporter do."""
     if spec is not None:
-        model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+        model = unpack(content)
         buffer = schema.BufferT()
         buffer.data = np.frombuffer(metadata_flatbuffer(spec), np.uint8)
         model.buffers.append(buffer)
@@ -381,7 +376,7 @@ def with_metadata(
         entry.name = b"TFLITE_METADATA"
         entry.buffer = len(model.buffers) - 1
         model.metadata = (model.metadata or []) + [entry]
-        content = _pack(model)
+        content = pack(model)
     if files:
         stream = io.BytesIO()
         stream.write(content)

@@ -14,6 +14,7 @@ keras = pytest.importorskip("keras")
 from edgevision.inference.modelfile import parse_model  # noqa: E402
 from export.convert import SSDPostProcess  # noqa: E402
 from export.litert import LiteModel, op_types  # noqa: E402
+from export.flatbuffer import builtin_code, unpack  # noqa: E402
 from export.ssd_uint8 import ANCHOR_SCALE, uint8_postprocess_inputs  # noqa: E402
 from export.pipeline import ExportJob, HeldOut, convert_with_metadata, export_and_report  # noqa: E402
 from train.ssd import SCALES, AnchorLevel, AnchorSpec, build_ssd, inference_model  # noqa: E402
@@ -105,7 +106,7 @@ def test_detector_round_trip(tmp_path: Path) -> None:
     qboxes, qclasses, qscores = q.detect(images[0])
     assert abs(float(qscores[0]) - float(det_scores[0])) < 0.05
     with pytest.raises(ValueError, match="DEQUANTIZE"):
-        uint8_postprocess_inputs(tflite)  # a float model has nothing to requantize
+        uint8_postprocess_inputs(unpack(tflite))  # a float model has nothing to requantize
     info = parse_model(tmp_path / "d.tflite", tflite)
     assert info.custom_ops == ("TFLite_Detection_PostProcess",) and info.metadata.labels == ["x", "y"]
 
@@ -128,11 +129,10 @@ def test_per_tensor_int8_has_one_weight_scale_per_tensor() -> None:
 
     def weight_scales(per_channel: bool) -> list[int]:
         job = _job("classification", ["a", "b", "c"], images, grayscale=True, per_channel=per_channel)
-        flat = schema.ModelT.InitFromPackedBuf(bytearray(convert_with_metadata(model, job, "int8")), 0)
+        flat = unpack(convert_with_metadata(model, job, "int8"))
         graph = flat.subgraphs[0]
         return [len(graph.tensors[op.inputs[1]].quantization.scale) for op in graph.operators
-                if schema.BuiltinOperator.CONV_2D == max(flat.operatorCodes[op.opcodeIndex].builtinCode,
-                                                         flat.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)]
+                if builtin_code(flat.operatorCodes[op.opcodeIndex]) == schema.BuiltinOperator.CONV_2D]
 
     assert weight_scales(per_channel=True) == [32, 64]
     assert weight_scales(per_channel=False) == [1, 1]
