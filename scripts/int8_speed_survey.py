@@ -3,7 +3,8 @@
 Issue 3 asks for int8 at least 1.3x faster than float32. Whether that is possible depends on
 the CPU's integer kernels more than on our model: this script exports a few standard shapes
 (random weights; speed does not depend on them) with our own converter in both types and times
-them with LiteRT's XNNPACK on one thread. Figures are written into docs/training.md.
+them with LiteRT's XNNPACK on one thread, interleaved, as the export report does. Figures are
+written into docs/training.md.
 
     python scripts/int8_speed_survey.py [--json OUT]
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -59,25 +59,9 @@ ARCHITECTURES: dict[str, Callable] = {
 }
 
 
-def median_invoke_ms(model: bytes, runs: int = RUNS) -> float:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=model, num_threads=1)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
-    for _ in range(10):
-        interpreter.invoke()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        interpreter.invoke()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
-
-
 def survey() -> list[dict]:
     from export.convert import convert
+    from export.litert import LiteModel, invoke_latency_ms
 
     rows = []
     for name, build in ARCHITECTURES.items():
@@ -87,7 +71,10 @@ def survey() -> list[dict]:
         calibration = [rng.uniform(-1, 1, (size, size, 3)).astype(np.float32) for _ in range(8)]
         float32 = convert(model, "float32")
         int8 = convert(model, "int8", calibration, "uint8")
-        f_ms, q_ms = median_invoke_ms(float32), median_invoke_ms(int8)
+        # As the export report times them: one thread each, runs interleaved.
+        models = {"float32": LiteModel(float32, 127.5, 127.5), "int8": LiteModel(int8, 127.5, 127.5)}
+        latency = invoke_latency_ms(models, np.zeros((size, size, 3), np.uint8), runs=RUNS)
+        f_ms, q_ms = latency["float32"]["median_ms"], latency["int8"]["median_ms"]
         rows.append({"model": name, "float32_ms": f_ms, "int8_ms": q_ms, "speedup": f_ms / q_ms,
                      "float32_bytes": len(float32), "int8_bytes": len(int8), "size_ratio": len(int8) / len(float32)})
         print(f"{name:38s} float32 {f_ms:6.2f} ms  int8 {q_ms:6.2f} ms  int8 speed-up {f_ms / q_ms:4.2f}x  "
