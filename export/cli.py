@@ -69,12 +69,20 @@ def export(model, output, quantization, io_dtype, per_tensor, calibration_images
 
         custom = custom_objects(len(recipe.labels))
         postprocess = SSDPostProcess(spec_from_json(recipe.size, recipe.anchors).anchors(), len(recipe.labels))
+    elif recipe.task == "segmentation":
+        from train.segment import custom_objects
+
+        custom = custom_objects(len(recipe.labels))
     try:
         net = keras.models.load_model(keras_file, custom_objects=custom)
     except (OSError, ValueError) as exc:
         raise UsageError(f"{keras_file}: cannot load the Keras model ({str(exc).splitlines()[0]})") from None
     if recipe.task == "detection":
         from train.ssd import inference_model
+
+        net = inference_model(net)
+    elif recipe.task == "segmentation":
+        from train.segment import inference_model
 
         net = inference_model(net)
     h, w = recipe.size

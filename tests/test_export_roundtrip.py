@@ -140,8 +140,9 @@ def test_per_tensor_int8_has_one_weight_scale_per_tensor() -> None:
 
 def test_segmenter_round_trip(tmp_path: Path) -> None:
     from train.models import fcn_segmenter
+    from train.segment import inference_model
 
-    model = fcn_segmenter(3, (32, 32, 3), width=0.25)
+    model = inference_model(fcn_segmenter(3, (32, 32, 3), width=0.25))
     images = _images(12, 32, 32)
     job = _job("segmentation", ["bg", "a", "b"], images)
     x = (np.stack(images[:4]).astype(np.float32) - 127.5) / 127.5

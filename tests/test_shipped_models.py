@@ -69,8 +69,9 @@ def test_segmenter_floor() -> None:
     for _ in range(40):
         s = stretch(comp.compose(240, 240), size, size)
         conf += confusion(np.argmax(model(s.image)[0], axis=-1), s.mask, 11)
-    # The export report measures 0.32 on 300 held-out scenes (the target is 0.80).
-    assert mean_iou(conf)["mIoU"] >= 0.25
+    # 0.33 on these 40 scenes today; the export report measures 0.42 on 300 held-out scenes
+    # (the target is 0.80).
+    assert mean_iou(conf)["mIoU"] >= 0.30
 
 
 def test_demo_clip() -> None:

@@ -112,3 +112,48 @@ def test_train_export_run_round_trip(tmp_path: Path) -> None:
     for suffix in (".report.json", ".report.md", ".report.png"):
         assert (tmp_path / f"block{suffix}").is_file()
     assert not list(tmp_path.glob("*.part"))
+
+
+def _mask_dataset(root: Path, n: int = 14) -> Path:
+    """Images with one bright block each, and masks marking that block as class 1."""
+    rng = np.random.default_rng(1)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        image = np.full((48, 64, 3), 60, np.uint8)
+        mask = np.zeros((48, 64), np.uint8)
+        x, y = rng.integers(4, 36), rng.integers(4, 20)
+        image[y:y + 20, x:x + 20] = (240, 240, 240)
+        mask[y:y + 20, x:x + 20] = 1
+        cv2.imwrite(str(root / "images" / f"{i}.png"), image)
+        cv2.imwrite(str(root / "masks" / f"{i}.png"), mask)
+    (root / "classes.txt").write_text("background\nblock\n")
+    return root
+
+
+def test_train_segment_export_round_trip(tmp_path: Path) -> None:
+    """Train a segmenter on image + mask pairs and export it: the files give input-sized class
+    maps that follow the Keras model they came from (float32 exactly; int8 within int8 error
+    of a one-epoch model)."""
+    import keras
+
+    from edgevision.inference.modelfile import read_model_file
+    from export.litert import LiteModel
+    from train.segment import custom_objects, inference_model
+
+    data = _mask_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    result = edgevision("train", "segment", data, "--size", "32", "--epochs", "1", "--batch", "4",
+                        "--out", run, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    net = inference_model(keras.models.load_model(run / "final.keras", custom_objects=custom_objects(2)))
+    image = cv2.resize(cv2.imread(str(data / "images" / "0.png")), (32, 32))[..., ::-1].copy()
+    expected = net.predict((image[None].astype(np.float32) - 127.5) / 127.5, verbose=0)[0]
+    for quantization, mean_error in (("--float32", 1e-4), ("--int8", 0.2)):
+        out = tmp_path / f"seg{quantization}.tflite"
+        result = edgevision("export", run, "-o", out, quantization, "--no-report", timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert read_model_file(out).metadata.labels == ["background", "block"]
+        lite = LiteModel(out.read_bytes(), 127.5, 127.5)
+        assert lite.outputs[0]["shape"].tolist() == [1, 32, 32, 2]
+        assert np.abs(lite(image)[0] - expected).mean() < mean_error, quantization

@@ -128,8 +128,8 @@ def segment_cmd(data, size, run_dir, epochs, batch, validation_split, strategy, 
     from train import segment
     from train.recipe import Recipe
 
-    if size % 16:
-        raise UsageError(f"--size {size}: must be a multiple of 16")
+    if size % 32:
+        raise UsageError(f"--size {size}: must be a multiple of 32")
     recipe = Recipe("segmentation", "fcn", [], (size, size), segment.MEAN, segment.STD, False,
                     {"format": "masks", "path": str(data)}, validation_split, seed)
     tr, va = _start(recipe, run_dir)

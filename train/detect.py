@@ -70,22 +70,9 @@ def pool_batches(images: np.ndarray, targets: np.ndarray, batch: int, seed: int 
 
 def augment(images, targets):
     """tf.data map for SSD batches: colour jitter; targets for both losses."""
+    from train.pretrain import colour_jitter
+
     return colour_jitter(images), (targets, targets)
-
-
-def colour_jitter(images):
-    """Colour jitter on a uint8 batch, then normalization."""
-    import tensorflow as tf
-
-    x = tf.cast(images, tf.float32) / 255.0
-    n = tf.shape(x)[0]
-    x = x * tf.random.uniform((n, 1, 1, 3), 0.8, 1.2)  # per-channel gain
-    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-    x = (x - mean) * tf.random.uniform((n, 1, 1, 1), 0.75, 1.25) + mean
-    x = x + tf.random.uniform((n, 1, 1, 1), -0.1, 0.1)
-    x = tf.where(tf.random.uniform((n, 1, 1, 1)) < 0.15, tf.reduce_mean(x, axis=-1, keepdims=True) + 0 * x, x)
-    x = tf.clip_by_value(x, 0.0, 1.0) * 255.0
-    return (x - MEAN) / STD
 
 
 def fixed_scenes(composer: SceneComposer, n: int, size: tuple[int, int] = (320, 180)) -> list[Scene]:
@@ -118,7 +105,8 @@ def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = Anc
     import keras
     import tensorflow as tf
 
-    from train.ssd import box_loss, build_ssd, copy_backbone, make_class_loss
+    from train.pretrain import copy_backbone
+    from train.ssd import box_loss, build_ssd, make_class_loss
 
     total_steps = cfg.epochs * cfg.steps_per_epoch
 
@@ -150,56 +138,3 @@ def custom_objects(num_classes: int) -> dict:
     from train.ssd import box_loss, make_class_loss
 
     return {"box_loss": box_loss, "class_loss": make_class_loss(num_classes)}
-
-
-def crop_pool(composer: SceneComposer, n: int, size: int = 64, scene_size: tuple[int, int] = (112, 64)
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` single-digit crops (uint8 ``[n, size, size, 3]``, labels) for backbone pretraining:
-    16:9-ish scenes stretched square like the detector's input, one digit filling 50-80% of
-    the height."""
-    from train.scenes import SceneStyle
-
-    style = SceneStyle(min_digits=1, max_digits=1, min_height=0.5, max_height=0.8, max_rotation_deg=15.0)
-    saved, composer.style = composer.style, style
-    images = np.empty((n, size, size, 3), np.uint8)
-    labels = np.empty(n, np.int64)
-    try:
-        i = 0
-        while i < n:
-            s = stretch(composer.compose(*scene_size), size, size)
-            if len(s.classes) != 1:
-                continue
-            images[i], labels[i] = s.image, s.classes[0]
-            i += 1
-    finally:
-        composer.style = saved
-    return images, labels
-
-
-def pretrain_backbone(images: np.ndarray, labels: np.ndarray, num_classes: int, run_dir: Path,
-                      epochs: int = 4, batch: int = 64, width: float = 1.0):
-    """Trains the backbone as a classifier on crops; saved as ``run_dir/backbone.keras``."""
-    import keras
-
-    from train.ssd import backbone_classifier
-
-    path = run_dir / "backbone.keras"
-    if path.exists():
-        return keras.models.load_model(path)
-    model = backbone_classifier(images.shape[1], num_classes, width)
-    steps = epochs * (len(images) // batch)
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.05)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
-    model.fit(_crop_batches(images, labels, batch), epochs=epochs, steps_per_epoch=len(images) // batch, verbose=2)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    model.save(path)
-    return model
-
-
-def _crop_batches(images: np.ndarray, labels: np.ndarray, batch: int):
-    """tf.data of augmented, normalized crop batches with their labels, reshuffled each pass."""
-    import tensorflow as tf
-
-    return (tf.data.Dataset.from_tensor_slices((images, labels)).repeat()
-            .shuffle(len(images), seed=0).batch(batch, drop_remainder=True)
-            .map(lambda x, y: (colour_jitter(x), y)).prefetch(2))

@@ -69,36 +69,59 @@ def mobilenet_v2_small(num_classes: int, input_shape=(96, 96, 3), alpha: float =
     return keras.Model(inputs, outputs, name="mobilenet_v2_small")
 
 
-def fcn_segmenter(num_classes: int, input_shape=(160, 160, 3), width: float = 1.0):
-    """A fully convolutional segmenter (no dense layers): depthwise-separable encoder to
-    stride 16, a decoder that upsamples with skips from strides 8 and 4, and per-pixel class
-    probabilities ``[H, W, num_classes]`` at the input resolution."""
-    import keras
-    from keras import layers
-
+def fcn_encoder(inputs, width: float = 1.0):
+    """The segmenter's depthwise-separable encoder: features at strides 4, 8, 16 and 32."""
     from train.ssd import _conv, _dw
 
     c = lambda n: max(8, int(n * width))  # noqa: E731
-    inputs = keras.Input(input_shape, name="image")
     x = _conv(inputs, c(16), 2, "stem")           # /2
-    s2 = x
     x = _dw(x, c(32), 2, "e1")                    # /4
     s4 = _dw(x, c(32), 1, "e2")
     x = _dw(s4, c(64), 2, "e3")                   # /8
     s8 = _dw(x, c(64), 1, "e4")
     x = _dw(s8, c(128), 2, "e5")                  # /16
     x = _dw(x, c(128), 1, "e6")
-    x = _dw(x, c(128), 1, "e7")
-    x = layers.UpSampling2D(2, interpolation="bilinear", name="up8")(x)
-    x = layers.Concatenate(name="skip8")([x, s8])
-    x = _dw(x, c(64), 1, "d8")
-    x = layers.UpSampling2D(2, interpolation="bilinear", name="up4")(x)
-    x = layers.Concatenate(name="skip4")([x, s4])
-    x = _dw(x, c(48), 1, "d4")
-    x = layers.UpSampling2D(2, interpolation="bilinear", name="up2")(x)
-    x = layers.Concatenate(name="skip2")([x, s2])
-    x = _dw(x, c(32), 1, "d2")
+    s16 = _dw(x, c(128), 1, "e7")
+    x = _dw(s16, c(192), 2, "e8")                 # /32
+    s32 = _dw(x, c(192), 1, "e9")
+    return s4, s8, s16, s32
+
+
+def encoder_classifier(size: int, num_classes: int, width: float = 1.0):
+    """The segmenter's encoder with a pooled softmax head, to pretrain on single-digit crops
+    (``train.pretrain``): the segmenter then starts from features that tell digits apart."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((size, size, 3), name="image")
+    x = layers.GlobalAveragePooling2D(name="pretrain_pool")(fcn_encoder(inputs, width)[-1])
+    outputs = layers.Dense(num_classes, activation="softmax", name="pretrain_probability")(x)
+    return keras.Model(inputs, outputs, name="encoder_classifier")
+
+
+def fcn_segmenter(num_classes: int, input_shape=(160, 160, 3), width: float = 1.0):
+    """A fully convolutional segmenter (no dense layers) that outputs per-pixel class
+    probabilities at a quarter of the input resolution ``[H/4, W/4, num_classes]``.
+
+    The encoder goes down to stride 32, so that the deepest features see a whole object: a
+    pixel's class is a decision about the object it belongs to. A decoder goes back up to
+    stride 4 with skips from strides 16, 8 and 4 for the outlines. Scoring at stride 4 halves
+    the training step; bilinear upsampling of the probabilities (see
+    ``train.segment.inference_model``) gave 0.96 mIoU from perfect quarter-size maps of the
+    digit scenes. The input sides must be multiples of 32.
+    """
+    import keras
+    from keras import layers
+
+    from train.ssd import _dw
+
+    c = lambda n: max(8, int(n * width))  # noqa: E731
+    inputs = keras.Input(input_shape, name="image")
+    s4, s8, s16, x = fcn_encoder(inputs, width)
+    for skip, filters, level in ((s16, c(128), 16), (s8, c(64), 8), (s4, c(48), 4)):
+        x = layers.UpSampling2D(2, name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skip])
+        x = _dw(x, filters, 1, f"d{level}")
     x = layers.Conv2D(num_classes, 1, name="logits")(x)
-    x = layers.UpSampling2D(2, interpolation="bilinear", name="up1")(x)
-    outputs = layers.Softmax(name="segmentation_masks")(x)
+    outputs = layers.Softmax(name="probabilities")(x)
     return keras.Model(inputs, outputs, name="fcn_segmenter")

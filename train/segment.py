@@ -45,8 +45,15 @@ def scene_pool(composer: SceneComposer, n: int, size: int, scene_size=(240, 240)
     return images, masks
 
 
+OUTPUT_STRIDE = 4  # the training model scores quarter-size maps (see train.models.fcn_segmenter)
+
+
 def dataset(images: np.ndarray, masks: np.ndarray, cfg: SegmenterTraining, training: bool, seed: int = 0):
-    """``tf.data`` of (normalized image, mask) with colour jitter when training."""
+    """``tf.data`` of (normalized image, soft targets) with colour jitter when training.
+
+    The targets are each class's share of every ``OUTPUT_STRIDE``-square block of the mask
+    (the one-hot mask area-averaged), so thin strokes still count at the model's output size.
+    """
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((images, masks))
@@ -60,41 +67,63 @@ def dataset(images: np.ndarray, masks: np.ndarray, cfg: SegmenterTraining, train
             n = tf.shape(x)[0]
             x = x * tf.random.uniform((n, 1, 1, 3), 0.8, 1.2) + tf.random.uniform((n, 1, 1, 1), -25, 25)
             x = tf.clip_by_value(x, 0, 255)
-        return (x - MEAN) / STD, y
+        onehot = tf.one_hot(tf.cast(y, tf.int32), cfg.num_classes)
+        shares = tf.nn.avg_pool2d(onehot, OUTPUT_STRIDE, OUTPUT_STRIDE, "VALID")
+        return (x - MEAN) / STD, shares
 
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
 def make_pixel_loss(num_classes: int, foreground_weight: float = 3.0):
     def pixel_loss(y_true, probs):
-        """Per-pixel cross-entropy with object pixels weighted up: thin strokes are a small
-        fraction of a frame and would otherwise be learnt last."""
+        """Per-pixel cross-entropy against class shares, object pixels weighted up: thin
+        strokes are a small fraction of a frame and would otherwise be learnt last."""
         import keras.ops as ops
 
-        labels = ops.cast(ops.reshape(y_true, ops.shape(probs)[:-1]), "int32")
-        ce = -ops.sum(ops.one_hot(labels, num_classes) * ops.log(ops.clip(probs, 1e-7, 1.0)), axis=-1)
-        weight = ops.where(labels > 0, foreground_weight, 1.0)
+        ce = -ops.sum(y_true * ops.log(ops.clip(probs, 1e-7, 1.0)), axis=-1)
+        weight = 1.0 + (foreground_weight - 1.0) * (1.0 - y_true[..., 0])
         return ops.sum(ce * weight) / ops.sum(weight)
 
     return pixel_loss
 
 
-def train(cfg: SegmenterTraining, train_data, val_data):
+def custom_objects(num_classes: int) -> dict:
+    """What ``keras.models.load_model`` needs to read a segmenter run's checkpoints."""
+    return {"pixel_loss": make_pixel_loss(num_classes)}
+
+
+def inference_model(model):
+    """The trained model with its quarter-size probabilities upsampled (bilinear) to the input
+    size: what is exported, so consumers get a ``[1, H, W, C]`` map aligned with the input."""
+    import keras
+    from keras import layers
+
+    up = layers.UpSampling2D(OUTPUT_STRIDE, interpolation="bilinear", name="segmentation_masks")(model.output)
+    return keras.Model(model.input, up, name=model.name)
+
+
+def train(cfg: SegmenterTraining, train_data, val_data, pretrained=None):
+    """Fits the segmenter on (uint8 images, class masks) and returns it (``final.keras``);
+    ``pretrained``: a model whose encoder layers (by name) initialize the segmenter's."""
     import keras
 
     from train.models import fcn_segmenter
+    from train.pretrain import copy_backbone
 
     steps = cfg.epochs * int(np.ceil(len(train_data[0]) / cfg.batch))
 
     def build():
         model = fcn_segmenter(cfg.num_classes, (cfg.size, cfg.size, 3), cfg.width)
+        if pretrained is not None:
+            log.info("encoder from pretraining: %d layers", copy_backbone(pretrained, model))
         schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, alpha=0.02)
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss=make_pixel_loss(cfg.num_classes),
-                      metrics=[keras.metrics.MeanIoU(cfg.num_classes, sparse_y_pred=False, name="miou")],
+                      metrics=[keras.metrics.MeanIoU(cfg.num_classes, sparse_y_true=False, sparse_y_pred=False,
+                                                     name="miou")],
                       jit_compile=False)
         return model
 
     return runner.fit(build, dataset(*train_data, cfg, training=True), dataset(*val_data, cfg, training=False),
                       cfg.run_dir, cfg.epochs, lambda: (x for x, _ in dataset(*train_data, cfg, training=False)),
-                      custom_objects={"pixel_loss": make_pixel_loss(cfg.num_classes)},
+                      custom_objects=custom_objects(cfg.num_classes),
                       strategy=cfg.strategy, time_budget_s=cfg.time_budget_s, verbose=cfg.verbose)

