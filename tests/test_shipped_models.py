@@ -69,9 +69,9 @@ def test_segmenter_floor() -> None:
     for _ in range(40):
         s = stretch(comp.compose(240, 240), size, size)
         conf += confusion(np.argmax(model(s.image)[0], axis=-1), s.mask, 11)
-    # 0.37 on these 40 scenes today; the export report measures 0.52 on 300 held-out scenes
+    # 0.46 on these 40 scenes today; the export report measures 0.54 on 300 held-out scenes
     # (the target is 0.80).
-    assert mean_iou(conf)["mIoU"] >= 0.30
+    assert mean_iou(conf)["mIoU"] >= 0.38
 
 
 def test_demo_clip() -> None:
