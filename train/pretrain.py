@@ -7,15 +7,12 @@ starts from its encoder weights (copied by layer name).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from train.scenes import SceneComposer, SceneStyle, stretch
-
-log = logging.getLogger(__name__)
 
 MEAN = 127.5  # the detector's and the segmenter's input normalization
 STD = 127.5

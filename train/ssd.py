@@ -148,13 +148,11 @@ def _dw(x, filters: int, stride: int = 1, name: str = ""):
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
     x = layers.BatchNormalization(name=f"{name}_dwbn")(x)
     x = layers.ReLU(6.0, name=f"{name}_dwrelu")(x)
-    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
-    x = layers.BatchNormalization(name=f"{name}_pwbn")(x)
-    return layers.ReLU(6.0, name=f"{name}_pwrelu")(x)
+    return _pointwise(x, filters, name)
 
 
 def _pointwise(x, filters: int, name: str):
-    """1x1 convolution, batch norm, ReLU6."""
+    """1x1 convolution, batch norm, ReLU6 (the second half of a depthwise-separable block)."""
     from keras import layers
 
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
