@@ -114,8 +114,7 @@ def detect_cmd(data, fmt, annotations, size, steps, run_dir, epochs, batch, vali
     cfg = detect.DetectorTraining(run_dir=run_dir, num_classes=len(recipe.labels), batch=batch, epochs=epochs,
                                   steps_per_epoch=steps or max(1, len(tr.images) // batch),
                                   time_budget_s=time_budget, strategy=strategy)
-    detect.train(cfg, lambda: detect.pool_batches(*pool, batch=batch, seed=seed),
-                 (detect.normalize(va.images), (val_t, val_t)), spec)
+    detect.train(cfg, pool, (detect.normalize(va.images), (val_t, val_t)), spec, seed=seed)
     click.echo(f"trained {run_dir / 'final.keras'}; export with: edgevision export {run_dir} -o model.tflite", err=True)
 
 

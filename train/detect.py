@@ -57,21 +57,37 @@ def make_pool(composer: SceneComposer, spec: AnchorSpec, encoder: TargetEncoder,
     return images, targets
 
 
+def pool_dataset(images: np.ndarray, targets: np.ndarray, batch: int, seed: int = 0):
+    """Endless tf.data of colour-jittered (uint8 image, targets) batches, reshuffled every pass.
+
+    Read from the in-memory pool by tf.data itself: a Python generator behind
+    ``Dataset.from_generator`` made each training step about twice as slow (1.45 against
+    0.69 s for batch 32 on this 2-core machine).
+    """
+    import tensorflow as tf
+
+    return (tf.data.Dataset.from_tensor_slices((images, targets)).shuffle(len(images), seed=seed).repeat()
+            .batch(batch, drop_remainder=True).map(augment).prefetch(2))
+
+
 def pool_batches(images: np.ndarray, targets: np.ndarray, batch: int, seed: int = 0
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Endless (uint8 images, float32 targets) batches, reshuffled every pass."""
+    """Endless (uint8 images, targets) batches from the pool, reshuffled every pass."""
     rng = np.random.default_rng(seed)
     while True:
         order = rng.permutation(len(images))
         for i in range(0, len(order) - batch + 1, batch):
             idx = np.sort(order[i:i + batch])
-            yield images[idx], targets[idx].astype(np.float32)
+            yield images[idx], targets[idx]
 
 
 def augment(images, targets):
-    """tf.data map for SSD batches: colour jitter; targets for both losses."""
+    """tf.data map for SSD batches: colour jitter; float32 targets for both losses."""
+    import tensorflow as tf
+
     from train.pretrain import colour_jitter
 
+    targets = tf.cast(targets, tf.float32)
     return colour_jitter(images), (targets, targets)
 
 
@@ -95,15 +111,13 @@ class DetectorTraining:
     verbose: int = 1
 
 
-def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = AnchorSpec(), pretrained=None,
-          initial=None):
-    """Fits the SSD on uint8 batches from ``train_batches`` (a generator factory) and returns the
-    training model: the last one, batch-norm statistics recomputed on training batches
+def train(cfg: DetectorTraining, pool: tuple[np.ndarray, np.ndarray], val_data, spec: AnchorSpec = AnchorSpec(),
+          pretrained=None, initial=None, seed: int = 0):
+    """Fits the SSD on the (uint8 images, targets) ``pool`` and returns the training model: the last one, batch-norm statistics recomputed on training batches
     (``final.keras``); resumes from ``run_dir/last.keras`` if present. ``pretrained``: a
     model whose backbone layers (by name) initialize the SSD's; ``initial``: a trained SSD
     whose weights the run starts from (a warm restart)."""
     import keras
-    import tensorflow as tf
 
     from train.pretrain import copy_backbone
     from train.ssd import box_loss, build_ssd, make_class_loss
@@ -123,13 +137,8 @@ def train(cfg: DetectorTraining, train_batches, val_data, spec: AnchorSpec = Anc
                       loss=[box_loss, make_class_loss(cfg.num_classes)], jit_compile=False)
         return model
 
-    a = len(spec.anchors())
-    h, w = spec.size
-    signature = (tf.TensorSpec((None, h, w, 3), tf.uint8), tf.TensorSpec((None, a, 5), tf.float32))
-    dataset = (tf.data.Dataset.from_generator(train_batches, output_signature=signature)
-               .map(augment).prefetch(2))
-    return runner.fit(build, dataset, val_data, cfg.run_dir, cfg.epochs,
-                      lambda: (normalize(x) for x, _ in train_batches()), cfg.steps_per_epoch,
+    return runner.fit(build, pool_dataset(*pool, cfg.batch, seed), val_data, cfg.run_dir, cfg.epochs,
+                      lambda: (normalize(x) for x, _ in pool_batches(*pool, cfg.batch, seed)), cfg.steps_per_epoch,
                       custom_objects=custom_objects(cfg.num_classes), strategy=cfg.strategy,
                       time_budget_s=cfg.time_budget_s, verbose=cfg.verbose)
 

@@ -49,18 +49,15 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
         pool = detect.make_pool(SceneComposer(train_digits, train_photos, seed=SEED), spec, encoder, pool_size)
         log.info("composed %d training scenes after %.0f s", pool_size, time.monotonic() - t0)
 
-        def batches():
-            return detect.pool_batches(*pool, batch=32, seed=SEED)
-
         cfg = detect.DetectorTraining(run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
                                       time_budget_s=time_budget_s, verbose=2)
-        model = detect.train(cfg, batches, (val_x, (val_t, val_t)), spec, pretrained=pretrained)
+        model = detect.train(cfg, pool, (val_x, (val_t, val_t)), spec, pretrained=pretrained, seed=SEED)
         # Phase B: a warm restart on freshly composed scenes, at half the learning rate.
         pool = detect.make_pool(SceneComposer(train_digits, train_photos, seed=SEED + 21), spec, encoder, pool_size)
         log.info("composed %d more training scenes after %.0f s", pool_size, time.monotonic() - t0)
         cfg_b = detect.DetectorTraining(run_dir=run_dir / "phase_b", epochs=finetune_epochs, steps_per_epoch=steps,
                                         learning_rate=cfg.learning_rate / 2, verbose=2)
-        detect.train(cfg_b, batches, (val_x, (val_t, val_t)), spec, initial=model)
+        detect.train(cfg_b, pool, (val_x, (val_t, val_t)), spec, initial=model, seed=SEED)
         shutil.copy(run_dir / "phase_b" / "final.keras", run_dir / "final.keras")
     train_seconds = time.monotonic() - t0
     if not skip_train:
