@@ -55,8 +55,8 @@ def write_card(path: Path, title: str, summary: str, data: str, architecture: st
     lines += [
         "## Reproduce", "",
         "```", command, "```", "",
-        (f"Training took {train_seconds / 60:.1f} minutes on this project's 2-core CPU machine "
-         "(shared with other jobs while it ran)." if train_seconds else ""),
+        (f"Training took {train_seconds / 60:.1f} minutes on this project's 2-core CPU machine, "
+         "wall-clock from scratch, data preparation and any pretraining included." if train_seconds else ""),
         "",
         "## Use", "", usage, "",
     ]
