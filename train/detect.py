@@ -57,38 +57,22 @@ def make_pool(composer: SceneComposer, spec: AnchorSpec, encoder: TargetEncoder,
     return images, targets
 
 
-def pool_dataset(images: np.ndarray, targets: np.ndarray, batch: int, seed: int = 0):
-    """Endless tf.data of colour-jittered (uint8 image, targets) batches, reshuffled every pass.
-
-    Read from the in-memory pool by tf.data itself: a Python generator behind
-    ``Dataset.from_generator`` made each training step about twice as slow (1.45 against
-    0.69 s for batch 32 on this 2-core machine).
-    """
-    import tensorflow as tf
-
-    return (tf.data.Dataset.from_tensor_slices((images, targets)).shuffle(len(images), seed=seed).repeat()
-            .batch(batch, drop_remainder=True).map(augment).prefetch(2))
-
-
-def pool_batches(images: np.ndarray, targets: np.ndarray, batch: int, seed: int = 0
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Endless (uint8 images, targets) batches from the pool, reshuffled every pass."""
+def pool_images(images: np.ndarray, batch: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """Endless normalized image batches from the pool, reshuffled every pass (for recomputing
+    batch-norm statistics after training)."""
     rng = np.random.default_rng(seed)
     while True:
         order = rng.permutation(len(images))
         for i in range(0, len(order) - batch + 1, batch):
-            idx = np.sort(order[i:i + batch])
-            yield images[idx], targets[idx]
+            yield normalize(images[np.sort(order[i:i + batch])])
 
 
-def augment(images, targets):
-    """tf.data map for SSD batches: colour jitter; float32 targets for both losses."""
+def _for_both_losses(images, targets):
+    """tf.data map: the float32 targets once for the box loss and once for the class loss."""
     import tensorflow as tf
 
-    from train.pretrain import colour_jitter
-
     targets = tf.cast(targets, tf.float32)
-    return colour_jitter(images), (targets, targets)
+    return images, (targets, targets)
 
 
 def fixed_scenes(composer: SceneComposer, n: int, size: tuple[int, int] = (320, 180)) -> list[Scene]:
@@ -113,13 +97,14 @@ class DetectorTraining:
 
 def train(cfg: DetectorTraining, pool: tuple[np.ndarray, np.ndarray], val_data, spec: AnchorSpec = AnchorSpec(),
           pretrained=None, initial=None, seed: int = 0):
-    """Fits the SSD on the (uint8 images, targets) ``pool`` and returns the training model: the last one, batch-norm statistics recomputed on training batches
+    """Fits the SSD on the (uint8 images, targets) ``pool``, colour-jittered, and returns the
+    training model: the last one, batch-norm statistics recomputed on training batches
     (``final.keras``); resumes from ``run_dir/last.keras`` if present. ``pretrained``: a
     model whose backbone layers (by name) initialize the SSD's; ``initial``: a trained SSD
     whose weights the run starts from (a warm restart)."""
     import keras
 
-    from train.pretrain import copy_backbone
+    from train.pretrain import copy_backbone, jittered_batches
     from train.ssd import box_loss, build_ssd, make_class_loss
 
     total_steps = cfg.epochs * cfg.steps_per_epoch
@@ -137,8 +122,9 @@ def train(cfg: DetectorTraining, pool: tuple[np.ndarray, np.ndarray], val_data, 
                       loss=[box_loss, make_class_loss(cfg.num_classes)], jit_compile=False)
         return model
 
-    return runner.fit(build, pool_dataset(*pool, cfg.batch, seed), val_data, cfg.run_dir, cfg.epochs,
-                      lambda: (normalize(x) for x, _ in pool_batches(*pool, cfg.batch, seed)), cfg.steps_per_epoch,
+    dataset = jittered_batches(*pool, cfg.batch, seed).map(_for_both_losses)
+    return runner.fit(build, dataset, val_data, cfg.run_dir, cfg.epochs,
+                      lambda: pool_images(pool[0], cfg.batch, seed), cfg.steps_per_epoch,
                       custom_objects=custom_objects(cfg.num_classes), strategy=cfg.strategy,
                       time_budget_s=cfg.time_budget_s, verbose=cfg.verbose)
 
