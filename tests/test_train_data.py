@@ -21,7 +21,11 @@ def test_digit_splits_are_disjoint_and_balanced() -> None:
 
 def test_test_photos_never_train() -> None:
     assert not set(TRAIN_PHOTOS) & set(TEST_PHOTOS)
-    assert all(p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 for p in photos("test"))
+    train, test = photos("train"), photos("test")  # every file ships with its package
+    assert len(train) == len(TRAIN_PHOTOS) and len(test) == len(TEST_PHOTOS)
+    assert all(p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 for p in train + test)
+    test_keys = {p.tobytes() for p in test}
+    assert not any(p.tobytes() in test_keys for p in train)
 
 
 def test_scene_boxes_cover_their_digit_pixels() -> None:

