@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from train.detect import TRAINING_STYLE
 from train.digits import load_split
-from train.scenes import TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, photos, stretch
+from train.scenes import TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, SceneStyle, photos, stretch
 from train.ssd import AnchorSpec, TargetEncoder
 
 
@@ -28,12 +30,13 @@ def test_test_photos_never_train() -> None:
     assert not any(p.tobytes() in test_keys for p in train)
 
 
-def test_scene_boxes_cover_their_digit_pixels() -> None:
-    comp = SceneComposer(load_split("test"), photos("test"), seed=3)
+@pytest.mark.parametrize("style", [SceneStyle(), TRAINING_STYLE], ids=["held-out", "detector-training"])
+def test_scene_boxes_cover_their_digit_pixels(style: SceneStyle) -> None:
+    comp = SceneComposer(load_split("test"), photos("test"), seed=3, style=style)
     for _ in range(10):
         scene = comp.compose(320, 180)
         assert scene.image.shape == (180, 320, 3) and scene.mask.shape == (180, 320)
-        assert 1 <= len(scene.boxes) <= 6
+        assert 1 <= len(scene.boxes) <= style.max_digits
         for (x1, y1, x2, y2), c in zip(scene.boxes.astype(int), scene.classes):
             inside = scene.mask[y1:y2, x1:x2]
             assert (inside == c + 1).sum() > 10  # the digit's own pixels are in its box

