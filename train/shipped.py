@@ -1,7 +1,8 @@
 """Reproduce the models shipped in ``models/``: ``python -m train.shipped detector|classifier|segmenter|all``.
 
-Each one trains from scratch on offline data (real handwritten digits and the sample photos of scikit-image and scikit-learn),
-exports int8 TFLite with metadata, writes the export report and the model card.
+Each one trains from scratch on offline data (real handwritten digits and the sample photos of
+scikit-image and scikit-learn), exports int8 TFLite with metadata, writes the export report and
+the model card.
 """
 
 from __future__ import annotations
