@@ -271,8 +271,8 @@ def classifier(run_dir: Path, skip_train: bool = False, epochs: int = 40,
     ))
 
 
-def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 10,
-              time_budget_s: float | None = None, pool_size: int = 3000, crop_pool_size: int = 8000,
+def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
+              time_budget_s: float | None = None, pool_size: int = 10000, crop_pool_size: int = 8000,
               pretrain_epochs: int = 12, **_) -> None:
     """The FCN on composed scenes: per-pixel background + ten digit classes, 160x160 RGB."""
     from export.pipeline import ExportJob, HeldOut, export_and_report
