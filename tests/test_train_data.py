@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 from train.detect import TRAINING_STYLE
 from train.digits import load_split
-from train.scenes import TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, SceneStyle, photos, stretch
+from train.pretrain import crop_pool
+from train.scenes import TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, SceneStyle, compose_in_workers, photos, stretch
 from train.ssd import AnchorSpec, TargetEncoder
 
 
@@ -46,6 +49,17 @@ def test_scene_boxes_cover_their_digit_pixels(style: SceneStyle) -> None:
             c = scene.mask[y, x] - 1
             hits = [(b[0] <= x < b[2]) and (b[1] <= y < b[3]) for b, k in zip(scene.boxes, scene.classes) if k == c]
             assert any(hits)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pools_composed_in_workers_are_reproducible_and_never_repeat(workers: int) -> None:
+    fill = partial(crop_pool, size=32, scene_size=(56, 32))
+    digits, backgrounds = load_split("test"), photos("test")
+    images, labels = compose_in_workers(fill, SceneComposer(digits, backgrounds, seed=5), 9, workers)
+    again, _ = compose_in_workers(fill, SceneComposer(digits, backgrounds, seed=5), 9, workers)
+    assert images.shape == (9, 32, 32, 3) and labels.shape == (9,)
+    np.testing.assert_array_equal(images, again)
+    assert len({image.tobytes() for image in images}) == 9  # each worker composes scenes of its own
 
 
 def test_stretch_scales_boxes() -> None:

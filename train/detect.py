@@ -45,7 +45,7 @@ SCENE_SIZES = ((320, 180), (288, 216), (320, 200))  # mostly 16:9, some 4:3 and 
 SCENE_WEIGHTS = (0.7, 0.15, 0.15)
 
 
-def make_pool(composer: SceneComposer, spec: AnchorSpec, encoder: TargetEncoder, n: int
+def make_pool(composer: SceneComposer, n: int, spec: AnchorSpec, encoder: TargetEncoder
               ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` composed scenes as (uint8 images ``[n, H, W, 3]``, float16 targets ``[n, A, 5]``).
 

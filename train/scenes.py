@@ -8,6 +8,10 @@ Backgrounds are split like the digits: the test photos are never used to train.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -245,6 +249,27 @@ class SceneComposer:
         if rng.random() < 0.5:
             image = image + rng.normal(0, rng.uniform(1, 6), image.shape).astype(np.float32)
         return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def compose_in_workers(fill: Callable[..., tuple[np.ndarray, ...]], composer: SceneComposer, n: int,
+                       workers: int | None = None) -> tuple[np.ndarray, ...]:
+    """``fill(composer, count)`` for ``n`` items split over worker processes, each with a
+    composer of its own seeded from ``composer``; the workers' arrays are joined in order.
+
+    Composing is single-threaded numpy and OpenCV, so one process leaves the other cores idle
+    while a training pool is made. ``fill`` must be picklable (a module-level function or a
+    ``functools.partial`` of one). The result depends on the number of workers, not on timing.
+    """
+    workers = max(1, min(workers or os.cpu_count() or 1, n))
+    seeds = composer.rng.integers(1 << 31, size=workers)
+    counts = [len(part) for part in np.array_split(np.arange(n), workers)]
+    composers = [SceneComposer(composer.digits, composer.backgrounds, int(s), composer.style) for s in seeds]
+    if workers == 1:
+        return fill(composers[0], n)
+    # spawn, not fork: the parent may already run TensorFlow's and OpenCV's thread pools.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(fill, composers, counts))
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
 
 def _ink_box(alpha: np.ndarray, threshold: float = 0.25) -> tuple[int, int, int, int] | None:

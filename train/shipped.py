@@ -12,6 +12,7 @@ import json
 import shutil
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,11 @@ log = logging.getLogger("train.shipped")
 
 
 def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: int = 100,
-             time_budget_s: float | None = None, pool_size: int = 4000, crop_pool_size: int = 10000,
+             time_budget_s: float | None = None, pool_size: int = 12000, crop_pool_size: int = 10000,
              pretrain_epochs: int = 12, finetune_epochs: int = 5) -> None:
     from train import detect, pretrain
     from train.digits import load_split
-    from train.scenes import SceneComposer, photos
+    from train.scenes import SceneComposer, compose_in_workers, photos
     from train.ssd import AnchorSpec, TargetEncoder, backbone_classifier
 
     spec = AnchorSpec()
@@ -43,12 +44,14 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
         val_x = detect.normalize(np.stack([v[0] for v in val]))
         val_t = np.stack([v[1] for v in val])
 
-        crops = pretrain.crop_pool(SceneComposer(train_digits, train_photos, seed=SEED + 2), crop_pool_size)
+        crops = compose_in_workers(pretrain.crop_pool, SceneComposer(train_digits, train_photos, seed=SEED + 2),
+                                   crop_pool_size)
         pretrained = pretrain.pretrain_backbone(*crops, run_dir, lambda: backbone_classifier(64, 10),
                                                 epochs=pretrain_epochs)
         log.info("backbone pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
-        pool = detect.make_pool(SceneComposer(train_digits, train_photos, SEED, detect.TRAINING_STYLE), spec, encoder,
-                                pool_size)
+        make_pool = partial(detect.make_pool, spec=spec, encoder=encoder)
+        pool = compose_in_workers(make_pool, SceneComposer(train_digits, train_photos, SEED, detect.TRAINING_STYLE),
+                                  pool_size)
         log.info("composed %d training scenes after %.0f s", pool_size, time.monotonic() - t0)
 
         cfg = detect.DetectorTraining(run_dir=run_dir, epochs=epochs, steps_per_epoch=steps,
@@ -56,8 +59,8 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
         model = detect.train(cfg, pool, (val_x, (val_t, val_t)), spec, pretrained=pretrained, seed=SEED)
         if finetune_epochs:
             # Phase B: a warm restart on freshly composed scenes, at half the learning rate.
-            pool = detect.make_pool(SceneComposer(train_digits, train_photos, SEED + 21, detect.TRAINING_STYLE),
-                                    spec, encoder, pool_size)
+            pool = compose_in_workers(
+                make_pool, SceneComposer(train_digits, train_photos, SEED + 21, detect.TRAINING_STYLE), pool_size)
             log.info("composed %d more training scenes after %.0f s", pool_size, time.monotonic() - t0)
             cfg_b = detect.DetectorTraining(run_dir=run_dir / "phase_b", epochs=finetune_epochs,
                                             steps_per_epoch=steps, learning_rate=cfg.learning_rate / 2, verbose=2)
