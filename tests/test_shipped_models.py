@@ -46,8 +46,9 @@ def test_detector_floor_and_contract() -> None:
         boxes, classes, scores = model.detect(s.image)
         preds.append(ImageDetections(boxes[:, [1, 0, 3, 2]], scores, classes))
         truths.append(ImageDetections(s.boxes / 192.0, np.ones(len(s.boxes)), s.classes))
-    # The export report measures 0.78 on 500 held-out scenes (the target is 0.90).
-    assert mean_average_precision(preds, truths, 10)["mAP@0.5"] >= 0.65
+    # 0.83 on these 120 scenes today; the export report measures 0.82 on 500 held-out scenes
+    # (the target is 0.90).
+    assert mean_average_precision(preds, truths, 10)["mAP@0.5"] >= 0.75
 
 
 def test_classifier_floor() -> None:
@@ -55,7 +56,7 @@ def test_classifier_floor() -> None:
     assert info.metadata.labels == LABELS and model.input_shape == (1, 28, 28, 1)
     test = load_split("test")
     predicted = np.array([np.argmax(model(im[..., None])[0]) for im in test.images])
-    assert top1(predicted, test.labels) >= 0.96  # today 0.978; the target is 0.98
+    assert top1(predicted, test.labels) >= 0.97  # today 0.983; the target is 0.98
 
 
 def test_segmenter_floor() -> None:
@@ -69,9 +70,9 @@ def test_segmenter_floor() -> None:
     for _ in range(40):
         s = stretch(comp.compose(240, 240), size, size)
         conf += confusion(np.argmax(model(s.image)[0], axis=-1), s.mask, 11)
-    # 0.46 on these 40 scenes today; the export report measures 0.54 on 300 held-out scenes
+    # 0.51 on these 40 scenes today; the export report measures 0.59 on 300 held-out scenes
     # (the target is 0.80).
-    assert mean_iou(conf)["mIoU"] >= 0.38
+    assert mean_iou(conf)["mIoU"] >= 0.45
 
 
 def test_demo_clip() -> None:
