@@ -258,7 +258,8 @@ def compose_in_workers(fill: Callable[..., tuple[np.ndarray, ...]], composer: Sc
 
     Composing is single-threaded numpy and OpenCV, so one process leaves the other cores idle
     while a training pool is made. ``fill`` must be picklable (a module-level function or a
-    ``functools.partial`` of one). The result depends on the number of workers, not on timing.
+    ``functools.partial`` of one), and a calling script needs the ``if __name__ == "__main__"``
+    guard (workers are spawned). The result depends on the number of workers, not on timing.
     """
     workers = max(1, min(workers or os.cpu_count() or 1, n))
     seeds = composer.rng.integers(1 << 31, size=workers)
