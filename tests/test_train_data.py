@@ -80,6 +80,20 @@ def test_target_encoding_round_trips() -> None:
     np.testing.assert_allclose(decoded, matched, atol=1e-5)
 
 
+def test_distractors_paint_digit_sized_shapes_without_labels() -> None:
+    comp = SceneComposer(load_split("test"), photos("test"), seed=6)
+    painted = []
+    for _ in range(40):
+        image = np.full((180, 320, 3), 128.0, np.float32)
+        comp.draw_distractor(image)
+        painted.append(np.any(image != 128.0, axis=-1).mean())
+    # Mostly a shape in view (a long arc may pass outside the frame), never the whole frame.
+    assert np.mean(np.array(painted) > 0) > 0.5 and max(painted) < 0.3
+    # Scenes with distractors still label only their digits.
+    scene = SceneComposer(load_split("test"), photos("test"), seed=6, style=SceneStyle(distractors=3)).compose(320, 180)
+    assert len(scene.classes) and set(np.unique(scene.mask)) <= {0, *(scene.classes + 1)}
+
+
 def test_random_affine_keeps_shape_and_moves_pixels() -> None:
     from train.classify import random_affine
 

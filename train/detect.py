@@ -38,8 +38,9 @@ def scene_to_sample(scene: Scene, spec: AnchorSpec, encoder: TargetEncoder) -> t
 
 # Training scenes hold more digits than the held-out ones (4-10, 6.5 on average, against 2-6):
 # every step then learns from more digits for the same computation, most of which is background.
-# Half of their photos are turned, for more kinds of background from the same photos.
-TRAINING_STYLE = SceneStyle(min_digits=4, max_digits=10, turned_backgrounds=0.5)
+# Half of their photos are turned, for more kinds of background from the same photos, and up to
+# three ovals and arcs on the background teach the shapes that are not digits.
+TRAINING_STYLE = SceneStyle(min_digits=4, max_digits=10, turned_backgrounds=0.5, distractors=3)
 
 SCENE_SIZES = ((320, 180), (288, 216), (320, 200))  # mostly 16:9, some 4:3 and 16:10
 SCENE_WEIGHTS = (0.7, 0.15, 0.15)

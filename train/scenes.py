@@ -97,6 +97,7 @@ class SceneStyle:
     max_height: float = 0.40
     max_rotation_deg: float = 15.0
     turned_backgrounds: float = 0.0  # the chance that a photo is turned a quarter, half or three quarters
+    distractors: int = 0  # up to this many digit-like shapes that are not digits, drawn on the background
 
 
 class SceneComposer:
@@ -205,6 +206,57 @@ class SceneComposer:
         mask[region][alpha > 0.5] = label + 1
         return np.array([x0 + bx1, y0 + by1, x0 + bx2, y0 + by2], np.float32)
 
+    def draw_distractor(self, image: np.ndarray, digits_mask: np.ndarray | None = None) -> bool:
+        """Draws, unlabelled, a shape that a detector may take for a digit: a filled oval with a rim
+        and sometimes a pupil (eyes, coins, buttons read as 0), or a long arc (the rims of cups,
+        plates and wheels read as 1). Returns False, drawing nothing, where the shape would come
+        within a few pixels of a digit's ink in ``digits_mask``: a digit must keep its own shape."""
+        rng = self.rng
+        h, w = image.shape[:2]
+        centre = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
+        angle = rng.uniform(0, 180)
+        stroke = max(1, int(rng.uniform(0.015, 0.05) * h))
+        parts: list[tuple[np.ndarray | None, tuple]] = []  # (colour, or None: one that stands out; ellipse args)
+        if rng.random() < 0.5:
+            ry = rng.uniform(0.06, 0.25) * h
+            axes = (int(ry * rng.uniform(0.5, 1.3)), int(ry))
+            # Filled in a colour that stands out from the background, then rimmed in one that stands
+            # out from the fill: a solid blob, never a ring of ink around background (a 0).
+            parts += [(None, (axes, 0, 360, -1)), (None, (axes, 0, 360, stroke))]
+            if rng.random() < 0.5:
+                pupil = (max(1, int(axes[0] * rng.uniform(0.2, 0.6))), max(1, int(axes[1] * rng.uniform(0.3, 0.9))))
+                parts.append((rng.uniform(0, 60, 3), (pupil, 0, 360, -1)))
+        else:
+            r = rng.uniform(0.4, 1.5) * h
+            start = rng.uniform(0, 360)
+            axes = (int(r), int(r * rng.uniform(0.3, 1.0)))
+            parts.append((None, (axes, start, start + rng.uniform(30, 120), stroke)))
+        canvases = []
+        for _, (axes, start, end, thickness) in parts:
+            canvas = np.zeros((h, w), np.uint8)
+            cv2.ellipse(canvas, centre, axes, angle, start, end, 255, thickness, cv2.LINE_AA)
+            canvases.append(canvas)
+        if digits_mask is not None:
+            footprint = cv2.dilate(np.maximum.reduce(canvases), np.ones((7, 7), np.uint8))
+            if np.any((footprint > 0) & (digits_mask > 0)):
+                return False
+        for (color, _), canvas in zip(parts, canvases):
+            self._blend(image, canvas, color)
+        return True
+
+    def _blend(self, image: np.ndarray, canvas: np.ndarray, color: np.ndarray | None) -> None:
+        """Blends ``color`` (None: one that stands out from what it covers) into ``image`` with the
+        uint8 ``canvas`` as alpha."""
+        x, y, w, h = cv2.boundingRect(canvas)  # of the painted pixels
+        if w == 0 or h == 0:
+            return
+        region = image[y:y + h, x:x + w]
+        painted = canvas[y:y + h, x:x + w]
+        if color is None:
+            color = self.ink_color(region[painted > 127])
+        alpha = painted.astype(np.float32)[..., None] / 255.0
+        region[:] = region * (1.0 - alpha) + np.asarray(color, np.float32) * alpha
+
     def compose(self, width: int, height: int) -> Scene:
         """One scene: a background and ``min_digits..max_digits`` digits that do not touch."""
         rng, style = self.rng, self.style
@@ -234,6 +286,11 @@ class SceneComposer:
                     boxes.append(pasted)
                     classes.append(label)
                 break
+        if style.distractors:  # (held-out scenes draw no more random numbers than they did before)
+            for _ in range(rng.integers(0, style.distractors + 1)):
+                for _attempt in range(3):
+                    if self.draw_distractor(image, mask):
+                        break
         image = self._camera_effects(image)
         return Scene(
             image=image,
