@@ -9,7 +9,7 @@ import pytest
 
 from train.detect import TRAINING_STYLE
 from train.digits import load_split
-from train.pretrain import crop_pool
+from train.pretrain import NOT_A_DIGIT, crop_pool
 from train.scenes import TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, SceneStyle, compose_in_workers, photos, stretch
 from train.ssd import AnchorSpec, TargetEncoder
 
@@ -92,6 +92,16 @@ def test_distractors_paint_digit_sized_shapes_without_labels() -> None:
     # Scenes with distractors still label only their digits.
     scene = SceneComposer(load_split("test"), photos("test"), seed=6, style=SceneStyle(distractors=3)).compose(320, 180)
     assert len(scene.classes) and set(np.unique(scene.mask)) <= {0, *(scene.classes + 1)}
+
+
+def test_crop_pools_mix_in_crops_without_a_digit_only_when_asked() -> None:
+    digits, backgrounds = load_split("test"), photos("test")
+    _, plain = crop_pool(SceneComposer(digits, backgrounds, seed=8), 40, size=32, scene_size=(56, 32))
+    images, mixed = crop_pool(SceneComposer(digits, backgrounds, seed=8), 40, size=32, scene_size=(56, 32),
+                              background_share=0.5)
+    assert NOT_A_DIGIT not in plain and set(plain) <= set(range(10))
+    assert 8 <= np.sum(mixed == NOT_A_DIGIT) <= 32 and len(set(mixed) - {NOT_A_DIGIT}) >= 5
+    assert images.shape == (40, 32, 32, 3)
 
 
 def test_random_affine_keeps_shape_and_moves_pixels() -> None:

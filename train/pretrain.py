@@ -16,6 +16,7 @@ from train.scenes import SceneComposer, SceneStyle, stretch
 
 MEAN = 127.5  # the detector's and the segmenter's input normalization
 STD = 127.5
+NOT_A_DIGIT = 10  # the label of crops without a digit (after the digits 0-9)
 
 
 def colour_jitter(images):
@@ -34,22 +35,28 @@ def colour_jitter(images):
 
 
 def crop_pool(composer: SceneComposer, n: int, size: int = 64, scene_size: tuple[int, int] = (112, 64),
-              heights: tuple[float, float] = (0.5, 0.8)) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` single-digit crops (uint8 ``[n, size, size, 3]``, labels): scenes of
+              heights: tuple[float, float] = (0.5, 0.8), background_share: float = 0.0
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` crops of one digit each (uint8 ``[n, size, size, 3]``, labels): scenes of
     ``scene_size`` stretched square as the model's input is, one digit filling ``heights`` of
-    the scene height."""
-    style = SceneStyle(min_digits=1, max_digits=1, min_height=heights[0], max_height=heights[1],
+    the scene height. About ``background_share`` of them hold no digit, only background and up
+    to two of :meth:`SceneComposer.draw_distractor`'s shapes, labelled :data:`NOT_A_DIGIT`:
+    a backbone that learns them tells digits from eyes and rims before it learns to detect."""
+    digit = SceneStyle(min_digits=1, max_digits=1, min_height=heights[0], max_height=heights[1],
                        max_rotation_deg=15.0)
-    saved, composer.style = composer.style, style
+    background = SceneStyle(min_digits=0, max_digits=0, distractors=2)
+    saved = composer.style
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty(n, np.int64)
     try:
         i = 0
         while i < n:
+            empty = background_share > 0 and composer.rng.random() < background_share
+            composer.style = background if empty else digit
             s = stretch(composer.compose(*scene_size), size, size)
-            if len(s.classes) != 1:
+            if len(s.classes) != (0 if empty else 1):
                 continue
-            images[i], labels[i] = s.image, s.classes[0]
+            images[i], labels[i] = s.image, (NOT_A_DIGIT if empty else s.classes[0])
             i += 1
     finally:
         composer.style = saved

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
 RUNS = REPO / "runs"
 SEED = 20240607
+CROPS_WITHOUT_DIGIT = 0.1  # of the detector's pretraining crops, labelled "not a digit"
 
 log = logging.getLogger("train.shipped")
 
@@ -44,9 +45,10 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
         val_x = detect.normalize(np.stack([v[0] for v in val]))
         val_t = np.stack([v[1] for v in val])
 
-        crops = compose_in_workers(pretrain.crop_pool, SceneComposer(train_digits, train_photos, seed=SEED + 2),
-                                   crop_pool_size)
-        pretrained = pretrain.pretrain_backbone(*crops, run_dir, lambda: backbone_classifier(64, 10),
+        crops = compose_in_workers(partial(pretrain.crop_pool, background_share=CROPS_WITHOUT_DIGIT),
+                                   SceneComposer(train_digits, train_photos, seed=SEED + 2), crop_pool_size)
+        pretrained = pretrain.pretrain_backbone(*crops, run_dir,
+                                                lambda: backbone_classifier(64, pretrain.NOT_A_DIGIT + 1),
                                                 epochs=pretrain_epochs)
         log.info("backbone pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
         make_pool = partial(detect.make_pool, spec=spec, encoder=encoder)
@@ -134,7 +136,8 @@ def detector_heldout(spec, n: int = 500):
 def detector_schedule(pool_size: int, crop_pool_size: int, pretrain_epochs: int, epochs: int,
                       finetune_epochs: int) -> str:
     """The training schedule in words, for the model card."""
-    text = (f"{crop_pool_size:,} single-digit crops (16:9 scenes stretched to 64x64, {pretrain_epochs} "
+    text = (f"{crop_pool_size:,} crops (16:9 scenes stretched to 64x64, one digit in each but a "
+            f"tenth that hold only background and shapes that are not digits, {pretrain_epochs} "
             f"epochs), then the detector trains for {epochs} epochs on {pool_size:,} scenes")
     if finetune_epochs:
         text += (f" and {finetune_epochs} more (a warm restart at half the learning rate) on "
