@@ -94,6 +94,28 @@ def test_distractors_paint_digit_sized_shapes_without_labels() -> None:
     assert len(scene.classes) and set(np.unique(scene.mask)) <= {0, *(scene.classes + 1)}
 
 
+def test_distractors_keep_clear_of_digit_ink() -> None:
+    comp = SceneComposer(load_split("test"), photos("test"), seed=7)
+    digits_mask = np.zeros((180, 320), np.uint8)
+    digits_mask[60:120, 140:180] = 1  # a digit's ink in the middle of the frame
+    near = np.zeros_like(digits_mask, bool)
+    near[57:123, 137:183] = True  # within 3 pixels of it
+    drawn = 0
+    for _ in range(60):
+        image = np.full((180, 320, 3), 128.0, np.float32)
+        if comp.draw_distractor(image, digits_mask):
+            drawn += 1
+            assert not np.any(image[near] != 128.0)
+        else:
+            assert np.all(image == 128.0)  # refused: nothing drawn
+    assert 0 < drawn < 60
+    covered = np.ones_like(digits_mask)  # ink everywhere: nothing may be painted
+    image = np.full((180, 320, 3), 128.0, np.float32)
+    for _ in range(10):
+        comp.draw_distractor(image, covered)
+    assert np.all(image == 128.0)
+
+
 def test_crop_pools_mix_in_crops_without_a_digit_only_when_asked() -> None:
     digits, backgrounds = load_split("test"), photos("test")
     _, plain = crop_pool(SceneComposer(digits, backgrounds, seed=8), 40, size=32, scene_size=(56, 32))

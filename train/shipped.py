@@ -136,9 +136,9 @@ def detector_heldout(spec, n: int = 500):
 def detector_schedule(pool_size: int, crop_pool_size: int, pretrain_epochs: int, epochs: int,
                       finetune_epochs: int) -> str:
     """The training schedule in words, for the model card."""
-    text = (f"{crop_pool_size:,} crops (16:9 scenes stretched to 64x64, one digit in each but a "
-            f"tenth that hold only background and shapes that are not digits, {pretrain_epochs} "
-            f"epochs), then the detector trains for {epochs} epochs on {pool_size:,} scenes")
+    text = (f"{crop_pool_size:,} crops (16:9 scenes stretched to 64x64, one digit in each but "
+            f"{CROPS_WITHOUT_DIGIT:.0%} that hold only background and shapes that are not digits, "
+            f"{pretrain_epochs} epochs), then the detector trains for {epochs} epochs on {pool_size:,} scenes")
     if finetune_epochs:
         text += (f" and {finetune_epochs} more (a warm restart at half the learning rate) on "
                  f"{pool_size:,} fresh ones")
