@@ -52,6 +52,7 @@ def scene_pool(composer: SceneComposer, n: int, size: int, scene_size=(240, 240)
     return images, masks
 
 
+DICE_WEIGHT = 1.0
 OUTPUT_STRIDE = 4  # the training model scores quarter-size maps (see train.models.fcn_segmenter)
 
 
@@ -81,15 +82,22 @@ def dataset(images: np.ndarray, masks: np.ndarray, cfg: SegmenterTraining, train
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
-def make_pixel_loss(num_classes: int, foreground_weight: float = 3.0):
+def make_pixel_loss(num_classes: int, foreground_weight: float = 3.0, dice_weight: float = DICE_WEIGHT):
     def pixel_loss(y_true, probs):
-        """Per-pixel cross-entropy against class shares, object pixels weighted up: thin
-        strokes are a small fraction of a frame and would otherwise be learnt last."""
+        """Per-pixel cross-entropy against class shares, object pixels weighted up (thin strokes
+        are a small fraction of a frame and would otherwise be learnt last), plus a soft Dice
+        term per object class over the batch: the score is IoU, which cross-entropy alone does
+        not weigh (a class's missed and extra pixels count by their share of the frame)."""
         import keras.ops as ops
 
         ce = -ops.sum(y_true * ops.log(ops.clip(probs, 1e-7, 1.0)), axis=-1)
         weight = 1.0 + (foreground_weight - 1.0) * (1.0 - y_true[..., 0])
-        return ops.sum(ce * weight) / ops.sum(weight)
+        loss = ops.sum(ce * weight) / ops.sum(weight)
+        if dice_weight:
+            overlap = ops.sum(y_true[..., 1:] * probs[..., 1:], axis=(0, 1, 2))
+            total = ops.sum(y_true[..., 1:] + probs[..., 1:], axis=(0, 1, 2))
+            loss += dice_weight * (1.0 - ops.mean((2.0 * overlap + 1.0) / (total + 1.0)))
+        return loss
 
     return pixel_loss
 

