@@ -111,6 +111,32 @@ def test_detector_round_trip(tmp_path: Path) -> None:
     assert info.custom_ops == ("TFLite_Detection_PostProcess",) and info.metadata.labels == ["x", "y"]
 
 
+@pytest.mark.parametrize("per_class", [False, True])
+def test_per_class_nms_keeps_a_second_class_for_the_same_box(per_class: bool) -> None:
+    """One anchor scores 0.6 for class 0 and 0.35 for class 1: TF's fast NMS emits the box once
+    with its best class; per-class ("regular") NMS emits it for both classes."""
+    inputs = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+
+    def constant(values: np.ndarray) -> object:
+        dense = keras.layers.Dense(values.size, kernel_initializer="zeros",
+                                   bias_initializer=keras.initializers.Constant(values.ravel()))(pooled)
+        return keras.layers.Reshape(values.shape)(dense)
+
+    scores = np.full((2, 3), 0.01, np.float32)
+    scores[0] = [0.05, 0.6, 0.35]
+    model = keras.Model(inputs, [constant(np.zeros((2, 4), np.float32)), constant(scores)])
+    anchors = np.array([[0.3, 0.3, 0.2, 0.2], [0.7, 0.7, 0.2, 0.2]], np.float32)
+    post = SSDPostProcess(anchors, num_classes=2, max_detections=5, score_threshold=0.3,
+                          use_regular_nms=per_class)
+    lite = LiteModel(convert_with_metadata(model, _job("detection", ["a", "b"], _images(4, 32, 32),
+                                                        postprocess=post), "float32"), 127.5, 127.5)
+    boxes, classes, det_scores = lite.detect(_images(1, 32, 32)[0])
+    expected = [(0, 0.6), (1, 0.35)] if per_class else [(0, 0.6)]
+    assert [(int(c), round(float(s), 2)) for c, s in zip(classes, det_scores)] == expected
+    np.testing.assert_allclose(boxes, [[0.2, 0.2, 0.4, 0.4]] * len(expected), atol=1e-5)
+
+
 def test_anchors_lie_on_the_uint8_grid() -> None:
     """So an int8 SSD's uint8 anchors are exactly the float model's."""
     anchors = AnchorSpec().anchors()

@@ -46,9 +46,9 @@ def test_detector_floor_and_contract() -> None:
         boxes, classes, scores = model.detect(s.image)
         preds.append(ImageDetections(boxes[:, [1, 0, 3, 2]], scores, classes))
         truths.append(ImageDetections(s.boxes / 192.0, np.ones(len(s.boxes)), s.classes))
-    # 0.83 on these 120 scenes today; the export report measures 0.825 on 500 held-out scenes
+    # 0.87 on these 120 scenes today; the export report measures 0.870 on 500 held-out scenes
     # (the target is 0.90).
-    assert mean_average_precision(preds, truths, 10)["mAP@0.5"] >= 0.75
+    assert mean_average_precision(preds, truths, 10)["mAP@0.5"] >= 0.80
 
 
 def test_classifier_floor() -> None:
