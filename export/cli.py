@@ -37,12 +37,16 @@ def _run_dir(model: Path) -> tuple[Path, Path]:
               show_default=True, help="Input (and, except for SSD, output) type of an int8 model.")
 @click.option("--per-tensor", is_flag=True,
               help="int8: one weight scale per tensor instead of per channel (a smaller file; check the report).")
+@click.option("--per-class-nms", is_flag=True,
+              help="Detection: NMS per class in the post-processing op, so an uncertain object keeps its "
+                   "second-best class as a lower-scored box (higher mAP; overlapping boxes of different "
+                   "classes). Default: TF's fast NMS, one class per box.")
 @click.option("--calibration-images", type=click.IntRange(1), default=200, show_default=True,
               help="Training images that calibrate int8 ranges.")
 @click.option("--report/--no-report", default=True, show_default=True,
               help="Write <name>.report.json/.md/.png next to the output (accuracy on the held-out split).")
 @click.option("--edgetpu", is_flag=True, help="Check that every op is integer, as the Edge TPU compiler needs.")
-def export(model, output, quantization, io_dtype, per_tensor, calibration_images, report, edgetpu):
+def export(model, output, quantization, io_dtype, per_tensor, per_class_nms, calibration_images, report, edgetpu):
     from train import userdata
     from train.recipe import Recipe
 
@@ -68,7 +72,8 @@ def export(model, output, quantization, io_dtype, per_tensor, calibration_images
         from train.ssd import spec_from_json
 
         custom = custom_objects(len(recipe.labels))
-        postprocess = SSDPostProcess(spec_from_json(recipe.size, recipe.anchors).anchors(), len(recipe.labels))
+        postprocess = SSDPostProcess(spec_from_json(recipe.size, recipe.anchors).anchors(), len(recipe.labels),
+                                     use_regular_nms=per_class_nms)
     elif recipe.task == "segmentation":
         from train.segment import custom_objects
 

@@ -46,8 +46,7 @@ class SSDPostProcess:
     x_scale: float = 10.0
     h_scale: float = 5.0
     w_scale: float = 5.0
-    use_regular_nms: bool = False
-    detections_per_class: int = 100
+    use_regular_nms: bool = False  # per-class NMS; TF's default fast NMS keeps one class per box
 
     def implements_signature(self) -> str:
         """The attribute string the MLIR converter reads to emit the custom op."""
@@ -55,7 +54,6 @@ class SSDPostProcess:
             ("max_detections", "i", self.max_detections),
             ("max_classes_per_detection", "i", 1),
             ("use_regular_nms", "b", str(self.use_regular_nms).lower()),
-            ("detections_per_class", "i", self.detections_per_class),
             ("nms_score_threshold", "f", self.score_threshold),
             ("nms_iou_threshold", "f", self.iou_threshold),
             ("y_scale", "f", self.y_scale),
