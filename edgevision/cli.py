@@ -135,6 +135,8 @@ def cli(ctx: click.Context, debug: bool, log_level: str) -> None:
               help="Force the model family when it cannot be told from the model.")
 @click.option("--score-threshold", type=click.FloatRange(0, 1), help="Minimum detection score.")
 @click.option("--iou-threshold", type=click.FloatRange(0, 1), help="IoU for host-side NMS.")
+@click.option("--agnostic-nms", is_flag=True,
+              help="One box per object: drop a box overlapping a higher-scored one of another class.")
 @click.option("--output", type=click.Choice(["stdout", "none"]), default="stdout", show_default=True,
               help="Where per-frame JSON lines go.")
 @click.option("--polygons", is_flag=True, help="Add segmentation mask polygons to the JSON.")

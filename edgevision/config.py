@@ -91,6 +91,12 @@ class ModelEntry(_Section):
     iou_threshold: float | None = Field(
         None, ge=0, le=1, title="IoU threshold", description="Overlap above which host-side NMS merges boxes, 0 to 1."
     )
+    agnostic_nms: bool | None = Field(
+        None,
+        title="One box per object",
+        description="Drop a detection that overlaps a higher-scored one of another class (IoU above 0.5, or "
+        "iou_threshold): for models whose NMS keeps several classes per object.",
+    )
 
 
 def _polygon_has_area(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -416,7 +422,7 @@ def _kind(value: Any) -> str:
 # --- command-line overrides ----------------------------------------------------------------
 
 _RUNTIME_FLAGS = {"threads": "threads", "delegate": "delegate", "delegate_fallback": "delegate_fallback", "max_frames": "max_frames"}
-_MODEL_FLAGS = ("family", "score_threshold", "iou_threshold")
+_MODEL_FLAGS = ("family", "score_threshold", "iou_threshold", "agnostic_nms")
 _MQTT_FLAGS = {"mqtt_rate": "rate", "mqtt_ca": "ca", "mqtt_cert": "cert", "mqtt_key": "key",
                "mqtt_insecure": "insecure", "mqtt_client_id": "client_id", "mqtt_protocol": "protocol"}
 _IGNORED_FLAGS = {"config"}

@@ -57,6 +57,7 @@ class ModelPool:
             family=entry.family,
             score_threshold=entry.score_threshold,
             iou_threshold=entry.iou_threshold,
+            agnostic_nms=entry.agnostic_nms,
         )
         key = (Path(entry.path).resolve(), options)
         if key not in self._models:

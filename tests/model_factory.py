@@ -16,6 +16,8 @@ int8 with that input/output type; SSD outputs stay float as in every published S
 
 from __future__ import annotations
 
+import dataclasses
+
 import atexit
 import io
 import json
@@ -66,6 +68,8 @@ def _on_anchor_grid(box: tuple[float, ...]) -> tuple[float, ...]:
 SSD_DETECTIONS = [(_on_anchor_grid(box), cls, score) for box, cls, score in DETECTIONS]
 # The SSD op's fast NMS is class-agnostic: the third box (IoU 0.63 with the first) goes too.
 EXPECTED_SSD_DETECTIONS = [SSD_DETECTIONS[0], SSD_DETECTIONS[3]]
+# Its per-class NMS keeps the third box, whose class differs from the first's.
+EXPECTED_SSD_PER_CLASS_DETECTIONS = [SSD_DETECTIONS[0], SSD_DETECTIONS[2], SSD_DETECTIONS[3]]
 # End-to-end models ran NMS inside: all designed boxes come back, best first.
 EXPECTED_E2E_DETECTIONS = sorted(DETECTIONS, key=lambda d: -d[2])
 
@@ -76,6 +80,7 @@ BACKGROUND_TOP = {0: 6.0, 208: 5.0, 13: 4.0}  # logits: background highest, then
 FAMILIES = (
     "ssd",
     "ssd-tf2",
+    "ssd-per-class",
     "yolov5",
     "yolov8",
     "yolov8-transposed",
@@ -220,6 +225,8 @@ def _convert(family: str, dtype: str) -> bytes:
     postprocess = None
     if family.startswith("ssd"):
         model, postprocess = _ssd_model()
+        if family == "ssd-per-class":
+            postprocess = dataclasses.replace(postprocess, use_regular_nms=True)
     elif family.startswith("yolo"):
         model = _constant_heads([(yolo_rows(family).shape, yolo_rows(family))])
     elif family.startswith("classification"):

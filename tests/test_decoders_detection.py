@@ -10,6 +10,7 @@ from model_factory import (
     EXPECTED_DETECTIONS,
     EXPECTED_E2E_DETECTIONS,
     EXPECTED_SSD_DETECTIONS,
+    EXPECTED_SSD_PER_CLASS_DETECTIONS,
     INPUT_SIZE,
     build_model,
     rename_outputs,
@@ -81,6 +82,19 @@ def test_ssd_score_threshold_and_max_detections() -> None:
     path = build_model("ssd", "float32")
     assert len(run_model(path, source_frame(), score_threshold=0.8)) == 1
     assert len(run_model(path, source_frame(), max_detections=1)) == 1
+
+
+def test_agnostic_nms_keeps_one_box_per_object() -> None:
+    """A model whose NMS runs per class keeps an overlapping box of another class;
+    ``agnostic_nms`` drops it, for SSD (after the model's op) and YOLO (host NMS) alike."""
+    path = build_model("ssd-per-class", "uint8")
+    assert_detections(run_model(path, source_frame()), EXPECTED_SSD_PER_CLASS_DETECTIONS,
+                      stretched_to_source, 1e-3, 0.01)
+    assert_detections(run_model(path, source_frame(), agnostic_nms=True), EXPECTED_SSD_DETECTIONS,
+                      stretched_to_source, 1e-3, 0.01)
+    yolo = build_model("yolov8", "float32")
+    assert_detections(run_model(yolo, source_frame(), agnostic_nms=True), [EXPECTED_DETECTIONS[0], EXPECTED_DETECTIONS[2]],
+                      letterboxed_to_source, 1e-3, 1e-4)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -10,11 +10,13 @@ import threading
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 from cli_runner import REPO, edgevision
 from model_factory import build_model
 from video_clips import write_clip
 
+from edgevision.decoders.nms import box_iou
 from edgevision.inference.model import Model
 from edgevision.pipeline import Pipeline, decode_threads_for
 from edgevision.sources.factory import open_source
@@ -135,3 +137,22 @@ def test_run_decodes_with_the_threads_asked_for_or_by_the_rule(clip):
 def test_max_frames_stops_early(clip):
     result = edgevision("run", "--model", build_model("ssd", "uint8"), "--source", clip, "--max-frames", "3")
     assert [line["frame_index"] for line in result.json_lines()] == [0, 1, 2]
+
+
+def _overlapping_pairs_of_two_classes(line: dict) -> int:
+    """Pairs of detections in one frame that overlap (IoU > 0.5) and name different classes."""
+    dets = line["models"][0]["detections"]
+    boxes = np.array([d["box"] for d in dets], np.float32).reshape(-1, 4)
+    return sum(int(np.sum((box_iou(boxes[i], boxes[i + 1:]) > 0.5)
+                          & np.array([d["class_id"] != dets[i]["class_id"] for d in dets[i + 1:]], bool)))
+               for i in range(len(dets)))
+
+
+def test_agnostic_nms_flag_leaves_one_box_per_digit_on_the_demo():
+    """The shipped detector's NMS runs per class, so an uncertain digit can get two boxes;
+    ``--agnostic-nms`` keeps the better one."""
+    args = ("run", "--source", "demo", "--max-frames", "60")
+    plain = sum(_overlapping_pairs_of_two_classes(line) for line in edgevision(*args).json_lines())
+    merged = edgevision(*args, "--agnostic-nms").json_lines()
+    assert plain > 0
+    assert len(merged) == 60 and sum(_overlapping_pairs_of_two_classes(line) for line in merged) == 0

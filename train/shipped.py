@@ -225,7 +225,8 @@ def export_detector(run_dir: Path, spec, train_digits, train_photos, schedule: s
         "held-out mAP in a larger file); the post-processing op takes uint8 box encodings, scores "
         "and anchors, as in quantized TF Object Detection API models.",
         "```\nedgevision run                      # this model, camera 0 by default config\n"
-        "edgevision run --source demo --max-frames 120\n```",
+        "edgevision run --source demo --max-frames 120\n"
+        "edgevision run --agnostic-nms       # one box per digit: drop the second-best readings\n```",
     ))
 
 

@@ -76,6 +76,7 @@ def select_decoder(
     *,
     score_threshold: float | None = None,
     iou_threshold: float | None = None,
+    agnostic_nms: bool | None = None,
     max_detections: int | None = None,
     top_k: int | None = None,
 ) -> Decoder:
@@ -91,13 +92,13 @@ def select_decoder(
     options: dict[str, Any] = {
         "score_threshold": score_threshold,
         "iou_threshold": iou_threshold,
+        "agnostic_nms": agnostic_nms,
         "max_detections": max_detections,
     }
     options = {k: v for k, v in options.items() if v is not None}
     decoder: Decoder
     if family == "ssd":
-        options.pop("iou_threshold", None)  # NMS already ran inside the model
-        decoder = SSDDecoder(info, **options)
+        decoder = SSDDecoder(info, **options)  # NMS ran inside the model; iou_threshold: agnostic_nms
     elif family == "classification":
         spec = _single_output(info, family)
         decoder = ClassificationDecoder(info, spec, **({"top_k": top_k} if top_k else {}))

@@ -11,6 +11,7 @@ import numpy as np
 
 from edgevision.core import Detections
 from edgevision.decoders.base import InputTransform, ModelInfo
+from edgevision.decoders.nms import nms
 from edgevision.errors import ModelError
 from edgevision.inference.tensors import TensorSpec
 
@@ -85,8 +86,15 @@ class SSDDecoder:
     resize = "stretch"
 
     def __init__(
-        self, info: ModelInfo, score_threshold: float = 0.3, max_detections: int = 100
+        self,
+        info: ModelInfo,
+        score_threshold: float = 0.3,
+        max_detections: int = 100,
+        agnostic_nms: bool = False,
+        iou_threshold: float = 0.5,
     ) -> None:
+        """``agnostic_nms``: also drop boxes that overlap a higher-scored box of another class by
+        more than ``iou_threshold`` (the model's own NMS may run per class)."""
         self.outputs = find_ssd_outputs(info)
         # The class count is no tensor's shape, but the op's options carry it.
         num_classes = info.op_options.get(POSTPROCESS_OP, {}).get("num_classes")
@@ -94,6 +102,8 @@ class SSDDecoder:
         self.input_hw = info.input_hw
         self.score_threshold = score_threshold
         self.max_detections = max_detections
+        self.agnostic_nms = agnostic_nms
+        self.iou_threshold = iou_threshold
 
     def _classes_scores(self, outputs: dict[int, np.ndarray], n: int) -> tuple[np.ndarray, ...]:
         o = self.outputs
@@ -111,6 +121,9 @@ class SSDDecoder:
         keep = keep[np.argsort(-scores[keep], kind="stable")][: self.max_detections]
         h, w = self.input_hw
         yxyx = boxes_all[:n][keep]
+        if self.agnostic_nms:
+            keep = keep[nms(yxyx, scores[keep], np.zeros(len(keep), np.int32), self.iou_threshold, len(keep))]
+            yxyx = boxes_all[:n][keep]
         xyxy_input = yxyx[:, [1, 0, 3, 2]] * np.array([w, h, w, h], np.float32)
         return Detections(
             xyxy=transform.boxes_to_source(xyxy_input),

@@ -72,6 +72,7 @@ class YOLODecoder:
         score_threshold: float = 0.25,
         iou_threshold: float = 0.45,
         max_detections: int = 100,
+        agnostic_nms: bool = False,
     ) -> None:
         self.output = output.index
         self.variant = variant
@@ -82,6 +83,7 @@ class YOLODecoder:
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
         self.max_detections = max_detections
+        self.agnostic_nms = agnostic_nms
 
     def _candidates(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(xyxy, scores, class ids) above the score threshold, before NMS."""
@@ -111,7 +113,9 @@ class YOLODecoder:
         if float(np.abs(pred[:, :4]).max()) <= NORMALIZED_MAX:
             h, w = self.input_hw
             boxes = boxes * np.array([w, h, w, h], np.float32)
-        if self.variant == "yolo-e2e":
+        if self.agnostic_nms:  # one box per object, whatever its class
+            keep = nms(boxes, scores, np.zeros_like(classes), self.iou_threshold, self.max_detections)
+        elif self.variant == "yolo-e2e":
             keep = np.argsort(-scores, kind="stable")[: self.max_detections]
         else:
             keep = nms(boxes, scores, classes, self.iou_threshold, self.max_detections)

@@ -35,11 +35,12 @@ class ModelOptions:
     family: str | None = None
     score_threshold: float | None = None
     iou_threshold: float | None = None
+    agnostic_nms: bool | None = None
     max_detections: int | None = None
     top_k: int | None = None
 
     def decoder_kwargs(self) -> dict[str, float | int]:
-        names = ("score_threshold", "iou_threshold", "max_detections", "top_k")
+        names = ("score_threshold", "iou_threshold", "agnostic_nms", "max_detections", "top_k")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
