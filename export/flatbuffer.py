@@ -24,16 +24,3 @@ def builtin_code(code: schema.OperatorCodeT) -> int:
     fill the deprecated one."""
     return max(code.builtinCode, code.deprecatedBuiltinCode)
 
-
-def custom_op_options(tflite_model: bytes, op_name: str) -> dict:
-    """The options of the first custom op called ``op_name`` (a FlexBuffer map in the file),
-    e.g. the NMS settings of ``TFLite_Detection_PostProcess``; ``{}`` when there is none."""
-    from flatbuffers import flexbuffers
-
-    model = unpack(tflite_model)
-    for subgraph in model.subgraphs:
-        for op in subgraph.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            if code.customCode and code.customCode.decode() == op_name and op.customOptions is not None:
-                return flexbuffers.Loads(bytes(op.customOptions))
-    return {}

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from edgevision.inference.modelfile import read_model_file
-from export.flatbuffer import custom_op_options
 from export.litert import LiteModel
 from export.metrics import ImageDetections, confusion, mean_average_precision, mean_iou, top1
 from train.digits import LABELS, load_split
@@ -38,7 +37,7 @@ def test_detector_floor_and_contract() -> None:
     model, info = _model("digit_detector.tflite")
     assert info.custom_ops == ("TFLite_Detection_PostProcess",)
     assert len(info.op_outputs["TFLite_Detection_PostProcess"]) == 4
-    nms = custom_op_options(info.content, "TFLite_Detection_PostProcess")
+    nms = info.op_options["TFLite_Detection_PostProcess"]
     assert nms["use_regular_nms"] and nms["max_detections"] == 20  # per-class NMS, as the card says
     assert info.metadata.labels == LABELS
     assert model.input_shape == (1, 192, 192, 3)

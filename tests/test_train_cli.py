@@ -94,7 +94,6 @@ def _yolo_dataset(root: Path, n: int = 14) -> Path:
 def test_train_export_run_round_trip(tmp_path: Path) -> None:
     """The whole desktop path on a tiny YOLO dataset: train, export int8 with a report, read back."""
     from edgevision.inference.modelfile import read_model_file
-    from export.flatbuffer import custom_op_options
 
     data = _yolo_dataset(tmp_path / "data")
     run = tmp_path / "run"
@@ -109,7 +108,7 @@ def test_train_export_run_round_trip(tmp_path: Path) -> None:
     assert "Edge TPU check: every op is integer" in result.stderr
     info = read_model_file(out)
     assert info.custom_ops == ("TFLite_Detection_PostProcess",)
-    assert custom_op_options(out.read_bytes(), "TFLite_Detection_PostProcess")["use_regular_nms"]
+    assert info.op_options["TFLite_Detection_PostProcess"]["use_regular_nms"]
     assert info.metadata.labels == ["block"] and info.metadata.mean == (127.5,)
     for suffix in (".report.json", ".report.md", ".report.png"):
         assert (tmp_path / f"block{suffix}").is_file()
