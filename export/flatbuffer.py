@@ -23,4 +23,3 @@ def builtin_code(code: schema.OperatorCodeT) -> int:
     """The op's builtin code: opcodes past 127 live only in the newer field, older files only
     fill the deprecated one."""
     return max(code.builtinCode, code.deprecatedBuiltinCode)
-

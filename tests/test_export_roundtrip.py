@@ -12,6 +12,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from edgevision.inference.modelfile import parse_model  # noqa: E402
+from model_factory import _constant_heads  # noqa: E402
 from export.convert import SSDPostProcess  # noqa: E402
 from export.litert import LiteModel, op_types  # noqa: E402
 from export.flatbuffer import builtin_code, unpack  # noqa: E402
@@ -115,17 +116,9 @@ def test_detector_round_trip(tmp_path: Path) -> None:
 def test_per_class_nms_keeps_a_second_class_for_the_same_box(per_class: bool) -> None:
     """One anchor scores 0.6 for class 0 and 0.35 for class 1: TF's fast NMS emits the box once
     with its best class; per-class ("regular") NMS emits it for both classes."""
-    inputs = keras.Input((32, 32, 3))
-    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
-
-    def constant(values: np.ndarray) -> object:
-        dense = keras.layers.Dense(values.size, kernel_initializer="zeros",
-                                   bias_initializer=keras.initializers.Constant(values.ravel()))(pooled)
-        return keras.layers.Reshape(values.shape)(dense)
-
     scores = np.full((2, 3), 0.01, np.float32)
     scores[0] = [0.05, 0.6, 0.35]
-    model = keras.Model(inputs, [constant(np.zeros((2, 4), np.float32)), constant(scores)])
+    model = _constant_heads([((2, 4), np.zeros((2, 4), np.float32)), ((2, 3), scores)])
     anchors = np.array([[0.3, 0.3, 0.2, 0.2], [0.7, 0.7, 0.2, 0.2]], np.float32)
     post = SSDPostProcess(anchors, num_classes=2, max_detections=5, score_threshold=0.3,
                           use_regular_nms=per_class)

@@ -143,9 +143,12 @@ def _overlapping_pairs_of_two_classes(line: dict) -> int:
     """Pairs of detections in one frame that overlap (IoU > 0.5) and name different classes."""
     dets = line["models"][0]["detections"]
     boxes = np.array([d["box"] for d in dets], np.float32).reshape(-1, 4)
-    return sum(int(np.sum((box_iou(boxes[i], boxes[i + 1:]) > 0.5)
-                          & np.array([d["class_id"] != dets[i]["class_id"] for d in dets[i + 1:]], bool)))
-               for i in range(len(dets)))
+    classes = np.array([d["class_id"] for d in dets])
+    pairs = 0
+    for i in range(len(dets) - 1):
+        overlapping = box_iou(boxes[i], boxes[i + 1:]) > 0.5
+        pairs += int(np.sum(overlapping & (classes[i + 1:] != classes[i])))
+    return pairs
 
 
 def test_agnostic_nms_flag_leaves_one_box_per_digit_on_the_demo():

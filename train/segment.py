@@ -52,7 +52,6 @@ def scene_pool(composer: SceneComposer, n: int, size: int, scene_size=(240, 240)
     return images, masks
 
 
-DICE_WEIGHT = 1.0
 OUTPUT_STRIDE = 4  # the training model scores quarter-size maps (see train.models.fcn_segmenter)
 
 
@@ -82,7 +81,7 @@ def dataset(images: np.ndarray, masks: np.ndarray, cfg: SegmenterTraining, train
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
-def make_pixel_loss(num_classes: int, foreground_weight: float = 3.0, dice_weight: float = DICE_WEIGHT):
+def make_pixel_loss(num_classes: int, foreground_weight: float = 3.0, dice_weight: float = 1.0):
     def pixel_loss(y_true, probs):
         """Per-pixel cross-entropy against class shares, object pixels weighted up (thin strokes
         are a small fraction of a frame and would otherwise be learnt last), plus a soft Dice

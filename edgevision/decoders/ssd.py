@@ -122,8 +122,8 @@ class SSDDecoder:
         h, w = self.input_hw
         yxyx = boxes_all[:n][keep]
         if self.agnostic_nms:
-            keep = keep[nms(yxyx, scores[keep], np.zeros(len(keep), np.int32), self.iou_threshold, len(keep))]
-            yxyx = boxes_all[:n][keep]
+            kept = nms(yxyx, scores[keep], np.zeros(len(keep), np.int32), self.iou_threshold, len(keep))
+            keep, yxyx = keep[kept], yxyx[kept]
         xyxy_input = yxyx[:, [1, 0, 3, 2]] * np.array([w, h, w, h], np.float32)
         return Detections(
             xyxy=transform.boxes_to_source(xyxy_input),
