@@ -32,6 +32,7 @@ from pydantic import (
 
 from edgevision.http.address import is_loopback, parse_address
 from edgevision.errors import UsageError
+from edgevision.paths import expand_user
 from edgevision.sources.base import redact_url
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ NAME_RULE = "start with a letter or digit and use only letters, digits, '_', '-'
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     """Relative paths are relative to the config file, so a config can move with its models."""
-    value = value.expanduser()
+    value = expand_user(value)
     base = (info.context or {}).get("base_dir")
     return value if value.is_absolute() or base is None else Path(base) / value
 

@@ -159,6 +159,8 @@ def test_values_from_the_environment_are_never_echoed(tmp_path, monkeypatch):
         ("cameras:\n  a: {source: demo}\noutputs: {mqtt: {url: 'broker:1883'}}\n", "outputs.mqtt.url: expected mqtt://"),
         ("cameras:\n  a: {source: demo}\noutputs: {mqtt: {url: 'mqtt://h', cert: c.pem}}\n", "outputs.mqtt: cert and key go together"),
         ("cameras:\n  a: {source: !!python/object:os.system {}}\n", "invalid YAML: could not determine a constructor"),
+        ("cameras:\n  a: {source: ~nosuchuser/clip.mp4}\n",
+         "cameras.a.source: cannot expand '~nosuchuser' in '~nosuchuser/clip.mp4': no such user"),
     ],
 )
 def test_bad_config_names_the_key_and_the_allowed_values(tmp_path, text, expected):

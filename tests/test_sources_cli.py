@@ -46,6 +46,11 @@ def test_missing_file(model: Path, tmp_path: Path) -> None:
     assert "video file not found" in error_line(proc) and "nope.mp4" in error_line(proc)
 
 
+def test_home_of_an_unknown_user(model: Path) -> None:
+    proc = run_cli(model, "--source", "~nosuchuser/clip.mp4")
+    assert proc.returncode == 2 and "cannot expand '~nosuchuser' in '~nosuchuser/clip.mp4'" in error_line(proc)
+
+
 def test_file_that_is_not_a_video(model: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00garbage" * 500)

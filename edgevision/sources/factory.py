@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 
 from edgevision.errors import SourceError, UsageError
+from edgevision.paths import expand_user
 from edgevision.sources.base import Source, redact_url
 from edgevision.sources.live import Backoff, LiveSource
 from edgevision.sources.opencv import (
@@ -79,9 +79,11 @@ def open_source(
             max_reconnects=max_reconnects,
             join_timeout_s=read_timeout_s + open_timeout_s + 1.0,
         )
-    return FileSource(
-        Path(spec).expanduser(), camera_name=camera_name, loop=loop, realtime=realtime, decode_threads=decode_threads
-    )
+    try:
+        path = expand_user(spec)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return FileSource(path, camera_name=camera_name, loop=loop, realtime=realtime, decode_threads=decode_threads)
 
 
 def _open_demo(*, camera_name: str | None, loop: bool, realtime: bool, decode_threads: int | None) -> Source:
