@@ -95,8 +95,8 @@ class ModelEntry(_Section):
     agnostic_nms: bool | None = Field(
         None,
         title="One box per object",
-        description="Drop a detection that overlaps a higher-scored one of another class (IoU above 0.5, or "
-        "iou_threshold): for models whose NMS keeps several classes per object.",
+        description="Drop a detection that overlaps a higher-scored one of another class (IoU above "
+        "iou_threshold; by default 0.5 for SSD, 0.45 for YOLO): for models whose NMS keeps several classes per object.",
     )
 
 

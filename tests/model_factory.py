@@ -16,15 +16,13 @@ int8 with that input/output type; SSD outputs stay float as in every published S
 
 from __future__ import annotations
 
-import dataclasses
-
 import atexit
 import io
 import json
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import flatbuffers
@@ -226,7 +224,7 @@ def _convert(family: str, dtype: str) -> bytes:
     if family.startswith("ssd"):
         model, postprocess = _ssd_model()
         if family == "ssd-per-class":
-            postprocess = dataclasses.replace(postprocess, use_regular_nms=True)
+            postprocess = replace(postprocess, use_regular_nms=True)
     elif family.startswith("yolo"):
         model = _constant_heads([(yolo_rows(family).shape, yolo_rows(family))])
     elif family.startswith("classification"):

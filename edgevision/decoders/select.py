@@ -98,7 +98,7 @@ def select_decoder(
     options = {k: v for k, v in options.items() if v is not None}
     decoder: Decoder
     if family == "ssd":
-        decoder = SSDDecoder(info, **options)  # NMS ran inside the model; iou_threshold: agnostic_nms
+        decoder = SSDDecoder(info, **options)  # NMS ran in the model; iou_threshold only serves agnostic_nms
     elif family == "classification":
         spec = _single_output(info, family)
         decoder = ClassificationDecoder(info, spec, **({"top_k": top_k} if top_k else {}))
