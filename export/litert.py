@@ -3,7 +3,10 @@ accuracy and latency. Feeds raw pixels: normalization and quantization happen he
 
 from __future__ import annotations
 
+import os
+import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -84,6 +87,38 @@ def invoke_latency_ms(models: dict[str, LiteModel], pixels: np.ndarray, runs: in
             m.interpreter.invoke()
             times[name].append((time.perf_counter() - t0) * 1000)
     return {name: {"median_ms": float(np.median(t)), "min_ms": float(np.min(t))} for name, t in times.items()}
+
+
+# CPU flags for integer dot products, the instructions that make int8 kernels faster than float32.
+DOT_PRODUCT_FLAGS = ("avx512_vnni", "avx_vnni", "asimddp", "dotprod")
+
+
+def cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
+    """The CPU's model name and the SIMD features that decide int8 vs float32 kernels
+    (``simd`` is None where ``cpuinfo`` cannot be read)."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        return {"model": platform.processor(), "simd": None}
+
+    def field(*names: str) -> str:
+        return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(names)), "")
+
+    flags = field("flags", "Features").split()
+    simd = sorted(f for f in flags if f.startswith(("avx", "asimd", "sve")) or f in ("fma", "dotprod", "i8mm"))
+    return {"model": field("model name", "Model", "Hardware") or platform.processor(), "simd": simd}
+
+
+def cpu_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU that timed the models, named with its integer dot-product support: on x86
+    without VNNI, XNNPACK's int8 kernels are no faster than its float32 ones, so a speed-up
+    measured on one machine says little about another."""
+    info = cpu_features(cpuinfo)
+    name = ", ".join(part for part in (info["model"], platform.machine(), f"{os.cpu_count()} cores") if part)
+    if info["simd"] is None:
+        return name
+    dot = [f for f in DOT_PRODUCT_FLAGS if f in info["simd"]]
+    return f"{name}, integer dot products: {'/'.join(dot) if dot else 'none'}"
 
 
 def op_types(model: bytes) -> list[dict]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from export import metadata as md
 from export import metrics
-from export.litert import LiteModel, invoke_latency_ms
+from export.litert import LiteModel, cpu_description, invoke_latency_ms
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,8 @@ def export_and_report(model, job: ExportJob, out: Path, quantization: str = "int
             models[quantization] = LiteModel(quantized, job.mean, job.std)
         probe = job.heldout.images[0] if job.heldout else job.representative[0]
         latency = invoke_latency_ms(models, probe, runs=latency_runs)
-        report["latency"] = {"runner": "ai_edge_litert Interpreter, XNNPACK, 1 thread", **latency}
+        report["latency"] = {"runner": "ai_edge_litert Interpreter, XNNPACK, 1 thread", "cpu": cpu_description(),
+                             **latency}
         if quantization != "float32":
             report["speedup_vs_float32"] = latency["float32"]["median_ms"] / latency[quantization]["median_ms"]
         if job.heldout is not None:

@@ -82,29 +82,15 @@ def survey() -> list[dict]:
     return rows
 
 
-def cpu() -> dict:
-    """The CPU's model name and the SIMD features that decide int8 vs float kernels."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return {"model": platform.processor(), "simd": []}
-
-    def field(*names: str) -> str:
-        return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(names)), "")
-
-    flags = field("flags", "Features").split()
-    simd = sorted(f for f in flags if f.startswith(("avx", "asimd", "sve")) or f in ("fma", "dotprod", "i8mm"))
-    return {"model": field("model name", "Model") or platform.processor(), "simd": simd}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     rows = survey()
     if args.json:
-        report = {"machine": platform.machine(), "cpu": cpu(),
+        from export.litert import cpu_features
+
+        report = {"machine": platform.machine(), "cpu": cpu_features(),
                   "runner": "ai_edge_litert Interpreter, XNNPACK, 1 thread", "rows": rows}
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)

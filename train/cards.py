@@ -17,7 +17,8 @@ def _met(ok: bool) -> str:
 
 
 def write_card(path: Path, title: str, summary: str, data: str, architecture: str, report: dict,
-               command: str, train_seconds: float | None, usage: str) -> None:
+               command: str, training: dict | None, usage: str) -> None:
+    """``training``: ``{"seconds", "cpu"}`` of the run that made the model, or None."""
     acc = report.get("accuracy", {})
     q = report["quantization"]
     key, floor, tolerance = TARGETS[report["task"]]
@@ -43,7 +44,7 @@ def write_card(path: Path, title: str, summary: str, data: str, architecture: st
         f"float32 -- {_met(report['size_ratio'] <= 0.30)}; invoke >= 1.3x faster than float32 -- "
         f"{_met(report['speedup_vs_float32'] >= 1.3)}.",
         "",
-        f"Invoke latency ({lat['runner']}, {platform.machine()}, same run): "
+        f"Invoke latency ({lat['runner']}, {lat.get('cpu') or platform.machine()}, same run): "
         f"float32 {lat['float32']['median_ms']:.2f} ms, {q} {lat[q]['median_ms']:.2f} ms median "
         f"({report['speedup_vs_float32']:.2f}x).",
         f"Edge TPU check: {'every op is integer' if report['edgetpu']['all_integer'] else 'float ops: ' + ', '.join(report['edgetpu']['float_ops'])}"
@@ -55,8 +56,8 @@ def write_card(path: Path, title: str, summary: str, data: str, architecture: st
     lines += [
         "## Reproduce", "",
         "```", command, "```", "",
-        (f"Training took {train_seconds / 60:.1f} minutes on this project's 2-core CPU machine, "
-         "wall-clock from scratch, data preparation and any pretraining included." if train_seconds else ""),
+        (f"Training took {training['seconds'] / 60:.1f} minutes on this project's CPU machine ({training['cpu']}), "
+         "wall-clock from scratch, data preparation and any pretraining included." if training else ""),
         "",
         "## Use", "", usage, "",
     ]

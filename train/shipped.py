@@ -71,7 +71,7 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
     train_seconds = time.monotonic() - t0
     if not skip_train:
         log.info("detector training took %.0f s", train_seconds)
-        (run_dir / "train_seconds.txt").write_text(f"{train_seconds:.0f}\n")
+        _record_training(run_dir, train_seconds)
     export_detector(run_dir, spec, train_digits, train_photos,
                     detector_schedule(pool_size, crop_pool_size, pretrain_epochs, epochs, finetune_epochs))
 
@@ -105,15 +105,23 @@ def demo_check(model_path: Path, spec) -> dict:
     return {"frames": len(preds), "mAP@0.5": result["mAP@0.5"], "mAP@0.5:0.95": result["mAP@0.5:0.95"]}
 
 
+def _record_training(run_dir: Path, seconds: float) -> None:
+    """Training time and the CPU it ran on, for the model card: times differ twice over
+    between the kinds of machine this project runs on."""
+    from export.litert import cpu_description
+
+    (run_dir / "training.json").write_text(json.dumps({"seconds": round(seconds), "cpu": cpu_description()}) + "\n")
+
+
 def _card(name: str, report: dict, run_dir: Path, text: tuple[str, ...]) -> None:
     from train.cards import write_card
 
     title, summary, data, architecture, usage = text
-    seconds_file = run_dir / "train_seconds.txt"
-    seconds = float(seconds_file.read_text()) if seconds_file.exists() else None
+    record = run_dir / "training.json"
+    training = json.loads(record.read_text()) if record.exists() else None
     stem = Path(report["model"]).stem
     write_card(MODELS / f"{stem}.md", title.lstrip("# "), summary, data, architecture, report,
-               f"pip install -e '.[train]'\npython -m train.shipped {name}", seconds, usage)
+               f"pip install -e '.[train]'\npython -m train.shipped {name}", training, usage)
 
 
 def detector_heldout(spec, n: int = 500):
@@ -250,7 +258,7 @@ def classifier(run_dir: Path, skip_train: bool = False, epochs: int = 40,
     else:
         model = classify.train(cfg, train_d.images[..., None], train_d.labels,
                                val_d.images[..., None], val_d.labels, 10)
-        (run_dir / "train_seconds.txt").write_text(f"{time.monotonic() - t0:.0f}\n")
+        _record_training(run_dir, time.monotonic() - t0)
     rng = np.random.default_rng(SEED + 5)
     job = ExportJob(
         task="classification",
@@ -316,7 +324,7 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
                                                 epochs=pretrain_epochs)
         log.info("encoder pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
         model = segment.train(cfg, train_data, val_data, pretrained=pretrained)
-        (run_dir / "train_seconds.txt").write_text(f"{time.monotonic() - t0:.0f}\n")
+        _record_training(run_dir, time.monotonic() - t0)
     calib = segment.scene_pool(SceneComposer(train_digits, train_photos, SEED + 3, style), 200, cfg.size)[0]
     test_images, test_masks = segment.scene_pool(
         SceneComposer(load_split("test"), photos("test"), SEED + 7, style), 300, cfg.size)
