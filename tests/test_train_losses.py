@@ -47,3 +47,36 @@ def test_dice_counts_a_missed_small_digit_like_a_missed_large_one() -> None:
     assert _loss(0.0, truth, miss_small) < 0.2 * _loss(0.0, truth, miss_large)
     assert dice_small == pytest.approx(dice_large, rel=0.2)
     assert dice_small > 0.05  # one class of ten missed: about a tenth
+
+
+def _foreground_loss(truth: np.ndarray, predicted: np.ndarray) -> float:
+    from train.segment import make_foreground_loss
+
+    y = (truth > 0).astype(np.float32)[None, ..., None]
+    p = np.clip((predicted > 0).astype(np.float32), 0.01, 0.99)[None, ..., None]
+    return float(make_foreground_loss()(y, p))
+
+
+def test_foreground_loss_charges_missed_outlines() -> None:
+    truth = _two_digits()
+    thinner = truth.copy()
+    thinner[8, 4:12] = 0  # the large digit's top row missed
+    missed = np.zeros_like(truth)
+    assert _foreground_loss(truth, truth) < 0.05
+    assert _foreground_loss(truth, truth) < _foreground_loss(truth, thinner) < _foreground_loss(truth, missed)
+
+
+def test_foreground_head_is_depth_to_space_of_the_block_predictions() -> None:
+    """The full-size foreground map puts sub-pixel channel dy * 4 + dx of block (row, column)
+    at pixel (4 * row + dy, 4 * column + dx), as TensorFlow's depth_to_space does."""
+    import keras
+    import tensorflow as tf
+
+    from train.models import fcn_segmenter
+
+    model = fcn_segmenter(3, (64, 32, 3), width=0.25)
+    assert model.output["probabilities"].shape[1:] == (16, 8, 3)
+    assert model.output["foreground"].shape[1:] == (64, 32, 1)
+    probe = keras.Model(model.input, [model.get_layer("fg_subpixels").output, model.get_layer("fg_full").output])
+    blocks, full = probe.predict(np.random.default_rng(0).normal(size=(2, 64, 32, 3)), verbose=0)
+    np.testing.assert_allclose(full, tf.nn.depth_to_space(blocks, 4).numpy(), rtol=1e-6)

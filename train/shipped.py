@@ -360,7 +360,9 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
         "digits), 240x240 stretched to 160x160; colour jitter. A digit's "
         "pixels (ink alpha > 0.5) are its class; the loss compares the model's quarter-size map "
         "with each class's share of every 4x4 block: cross-entropy plus a soft Dice term per digit "
-        "class. Held out: 300 scenes of held-out digits on "
+        "class; a training-only head predicts the full-size digit-or-background map (binary "
+        "cross-entropy plus soft Dice), so outlines are learnt pixel by pixel. Held out: 300 "
+        "scenes of held-out digits on "
         "three held-out photos (coffee, chelsea, rocket).",
         "Fully convolutional (no dense layers): a depthwise-separable encoder to stride 32 (the "
         "deepest features see a whole digit), a decoder back to stride 4 with skips from strides "
