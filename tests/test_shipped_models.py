@@ -26,13 +26,13 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 SEED = 424242  # not a seed the export reports used: a fresh sample of held-out scenes
 
 
-def _model(name: str) -> tuple[LiteModel, object]:
+def _model(name: str, input_dtype: type = np.uint8) -> tuple[LiteModel, object]:
     path = MODELS / name
     info = read_model_file(path)
     meta = info.metadata
     assert meta is not None and meta.mean and meta.std, f"{name} lacks normalization metadata"
     model = LiteModel(info.content, meta.mean[0], meta.std[0])
-    assert model.input["dtype"] == np.uint8
+    assert model.input["dtype"] == input_dtype
     return model, info
 
 
@@ -67,7 +67,7 @@ def test_classifier_floor() -> None:
 def test_segmenter_floor() -> None:
     from train.segment import SEGMENTATION_STYLE
 
-    model, info = _model("digit_segmenter.tflite")
+    model, info = _model("digit_segmenter.tflite", np.int8)  # int8 I/O: see its card
     assert info.metadata.labels == ["background", *LABELS]
     size = model.input_shape[1]
     comp = SceneComposer(load_split("test"), photos("test"), seed=SEED, style=SEGMENTATION_STYLE)
