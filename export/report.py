@@ -32,8 +32,7 @@ def write_markdown(report: dict, path: Path) -> None:
                      + f" (ratio {report['size_ratio']:.2f})")
     lat = report.get("latency", {})
     if lat:
-        cpu = f" on {lat['cpu']}" if lat.get("cpu") else ""
-        lines.append(f"- invoke latency ({lat['runner']}{cpu}): " + ", ".join(
+        lines.append(f"- invoke latency ({lat['runner']} on {lat['cpu']}): " + ", ".join(
             f"{k} {v['median_ms']:.2f} ms median / {v['min_ms']:.2f} ms best"
             for k, v in lat.items() if isinstance(v, dict)))
     if "speedup_vs_float32" in report:

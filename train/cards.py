@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 
 TARGETS = {
@@ -44,7 +43,7 @@ def write_card(path: Path, title: str, summary: str, data: str, architecture: st
         f"float32 -- {_met(report['size_ratio'] <= 0.30)}; invoke >= 1.3x faster than float32 -- "
         f"{_met(report['speedup_vs_float32'] >= 1.3)}.",
         "",
-        f"Invoke latency ({lat['runner']}, {lat.get('cpu') or platform.machine()}, same run): "
+        f"Invoke latency ({lat['runner']}, {lat['cpu']}, same run): "
         f"float32 {lat['float32']['median_ms']:.2f} ms, {q} {lat[q]['median_ms']:.2f} ms median "
         f"({report['speedup_vs_float32']:.2f}x).",
         f"Edge TPU check: {'every op is integer' if report['edgetpu']['all_integer'] else 'float ops: ' + ', '.join(report['edgetpu']['float_ops'])}"

@@ -99,11 +99,11 @@ def encoder_classifier(size: int, num_classes: int, width: float = 1.0):
     return keras.Model(inputs, outputs, name="encoder_classifier")
 
 
-def fcn_segmenter(num_classes: int, input_shape=(160, 160, 3), width: float = 1.0, foreground_head: bool = True):
+def fcn_segmenter(num_classes: int, input_shape=(160, 160, 3), width: float = 1.0):
     """A fully convolutional segmenter (no dense layers) that outputs per-pixel class
     probabilities at a quarter of the input resolution ``[H/4, W/4, num_classes]``
-    (``"probabilities"``), and with ``foreground_head`` also ``"foreground"``: the probability
-    that a pixel is not background, at full resolution ``[H, W, 1]``.
+    (``"probabilities"``), and ``"foreground"``: the probability that a pixel is not
+    background, at full resolution ``[H, W, 1]``.
 
     The encoder goes down to stride 32, so that the deepest features see a whole object: a
     pixel's class is a decision about the object it belongs to. A decoder goes back up to
@@ -131,8 +131,6 @@ def fcn_segmenter(num_classes: int, input_shape=(160, 160, 3), width: float = 1.
         x = _dw(x, filters, 1, f"d{level}")
     logits = layers.Conv2D(num_classes, 1, name="logits")(x)
     probabilities = layers.Softmax(name="probabilities")(logits)
-    if not foreground_head:
-        return keras.Model(inputs, probabilities, name="fcn_segmenter")
     pixels = layers.Conv2D(c(32), 4, strides=4, name="fg_pixels")(inputs)
     f = _dw(layers.Concatenate(name="fg_concat")([x, pixels]), c(64), 1, "fg_block")
     f = layers.Conv2D(16, 1, name="fg_subpixels")(f)
