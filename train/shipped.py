@@ -291,7 +291,7 @@ def classifier(run_dir: Path, skip_train: bool = False, epochs: int = 40,
     ))
 
 
-def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
+def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
               time_budget_s: float | None = None, pool_size: int = 10000, crop_pool_size: int = 8000,
               pretrain_epochs: int = 12, **_) -> None:
     """The FCN on composed scenes: per-pixel background + ten digit classes, 160x160 RGB."""
@@ -299,7 +299,7 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
     from train import pretrain, segment
     from train.digits import LABELS, load_split
     from train.models import encoder_classifier
-    from train.scenes import SceneComposer, load_photo, photos
+    from train.scenes import SceneComposer, compose_in_workers, load_photo, photos
 
     train_digits, val_digits = load_split("train").split(0.1, seed=SEED)
     train_photos = [load_photo(name) for name in segment.SEGMENTATION_PHOTOS]
@@ -312,13 +312,14 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
         model = keras.models.load_model(run_dir / "final.keras",
                                         custom_objects=segment.custom_objects(11))
     else:
-        train_data = segment.scene_pool(SceneComposer(train_digits, train_photos, SEED, segment.TRAINING_STYLE),
-                                        pool_size, cfg.size)
+        train_data = compose_in_workers(partial(segment.scene_pool, size=cfg.size),
+                                        SceneComposer(train_digits, train_photos, SEED, segment.TRAINING_STYLE),
+                                        pool_size)
         val_data = segment.scene_pool(SceneComposer(val_digits, train_photos, SEED + 1, style), 200, cfg.size)
         log.info("composed %d segmentation scenes in %.0f s", pool_size, time.monotonic() - t0)
-        crops = pretrain.crop_pool(SceneComposer(train_digits, train_photos, SEED + 2), crop_pool_size,
-                                   size=96, scene_size=(96, 96), heights=(0.45, 0.65),
-                                   background_share=CROPS_WITHOUT_DIGIT)
+        crops = compose_in_workers(partial(pretrain.crop_pool, size=96, scene_size=(96, 96), heights=(0.45, 0.65),
+                                           background_share=CROPS_WITHOUT_DIGIT),
+                                   SceneComposer(train_digits, train_photos, SEED + 2), crop_pool_size)
         pretrained = pretrain.pretrain_backbone(*crops, run_dir,
                                                 lambda: encoder_classifier(96, pretrain.NOT_A_DIGIT + 1),
                                                 epochs=pretrain_epochs)
