@@ -39,8 +39,11 @@ def test_page_shows_the_annotated_video_and_the_counts(tmp_path):
     # The person's box outline, where the frame is drawn on the page: the stream is annotated.
     x0, y0 = left - 430 * scale, top - 40 * scale  # the frame's top-left corner on the page
     x1, y1, _, y2 = PERSON_BOX
-    edge = image[int(y0 + (y1 + 40) * scale) : int(y0 + (y2 - 5) * scale), int(round(x0 + x1 * scale))]
-    assert np.abs(edge.astype(float).mean(axis=0) - class_color(1)).max() < 60, "boxes are drawn"
+    # The page scales the frame, so the outline may land a pixel either side of where it maps.
+    rows = slice(int(y0 + (y1 + 40) * scale), int(y0 + (y2 - 5) * scale))
+    column = int(round(x0 + x1 * scale))
+    misses = [np.abs(image[rows, x].astype(float).mean(axis=0) - class_color(1)).max() for x in range(column - 2, column + 3)]
+    assert min(misses) < 60, f"boxes are drawn (colour off by {min(misses):.0f})"
 
     counts = dict(re.findall(COUNT_ROW, dom.stdout))
     assert counts == {"person": "1", "square": "1"}
