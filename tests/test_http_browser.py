@@ -42,7 +42,9 @@ def test_page_shows_the_annotated_video_and_the_counts(tmp_path):
     # The page scales the frame, so the outline may land a pixel either side of where it maps.
     rows = slice(int(y0 + (y1 + 40) * scale), int(y0 + (y2 - 5) * scale))
     column = int(round(x0 + x1 * scale))
-    misses = [np.abs(image[rows, x].astype(float).mean(axis=0) - class_color(1)).max() for x in range(column - 2, column + 3)]
+    misses = [
+        np.abs(image[rows, x].astype(float).mean(axis=0) - class_color(1)).max() for x in range(column - 2, column + 3)
+    ]
     assert min(misses) < 60, f"boxes are drawn (colour off by {min(misses):.0f})"
 
     counts = dict(re.findall(COUNT_ROW, dom.stdout))
