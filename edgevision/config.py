@@ -631,7 +631,7 @@ def _format_loc(loc: tuple) -> str:
 
 def _describe(error: Mapping[str, Any], from_env: dict[tuple, str]) -> str:
     """One pydantic error -> 'key.path: what is wrong; allowed values', never echoing secrets."""
-    loc = _data_loc(tuple(error["loc"]))
+    loc = _data_loc(tuple(error["loc"]), error["type"])
     where = _format_loc(loc)
     kind = error["type"]
     ctx = error.get("ctx") or {}
@@ -667,9 +667,14 @@ def _hint(loc: tuple) -> str:
     return ""
 
 
-def _data_loc(loc: tuple) -> tuple:
-    """Pydantic marks a bad dict key with a trailing '[key]'; the key itself names the place."""
-    return loc[:-1] if loc and loc[-1] == "[key]" else loc
+def _data_loc(loc: tuple, kind: str) -> tuple:
+    """Pydantic marks a bad dict key with a trailing '[key]'; the key itself names the place.
+
+    Only a key's own errors (not text, or not a valid name) carry the marker: a key that is
+    literally '[key]' but unknown or missing keeps its place.
+    """
+    is_key_error = kind.startswith("string_") and len(loc) > 1
+    return loc[:-1] if is_key_error and loc[-1] == "[key]" else loc
 
 
 def _shown(error: Mapping[str, Any], loc: tuple, from_env: dict[tuple, str]) -> str:

@@ -50,6 +50,8 @@ def _validate(data: object) -> None:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents)
+@example({"[key]": None})  # pydantic's own marker for a bad dict key, as a user's key
+@example({"cameras": {"[key]": None}})
 def test_any_data_is_a_config_or_a_usage_error(data):
     _validate(data)
 
