@@ -203,6 +203,8 @@ def export_detector(run_dir: Path, spec, train_digits, train_photos, schedule: s
     demo = demo_check(MODELS / "digit_detector.tflite", spec)
     result.report["demo_clip"] = demo
     log.info("digit_detector: %s", json.dumps({k: result.report[k] for k in ("size_bytes", "latency", "accuracy")})[:2000])
+    size = "x".join(map(str, spec.size))
+    grids = " and ".join(f"{lv.stride} ({'x'.join(map(str, spec.grid(lv)))})" for lv in spec.levels)
     _card("detector", result.report, run_dir, (
         "# Digit detector (default model of `edgevision run`)",
         "Finds handwritten digits 0-9 in camera frames and names them. It is the model "
@@ -214,21 +216,22 @@ def export_detector(run_dir: Path, spec, train_digits, train_photos, schedule: s
         f"rotation (+-15 deg), stroke thickness and colour onto random crops of {len(train_photos)} photos that "
         "ship with scikit-image and scikit-learn (in half of the training scenes turned by 90, "
         "180 or 270 deg), with up to three unlabelled ovals and arcs clear of the digits (shapes "
-        "that are not digits), 16:9 (some 4:3 and 16:10) stretched to 192x192, with colour jitter; "
+        f"that are not digits), 16:9 (some 4:3 and 16:10) stretched to {size}, with colour jitter; "
         "tight ink boxes are the truth. Held out: the last 100 digits of each class (never "
         "trained on) on three photos never trained on (coffee, chelsea, rocket), as 640x360 "
         "scenes stretched to the input. On the demo "
         f"clip's own truth (120 frames): mAP@0.5 {demo['mAP@0.5']:.3f}.",
         "SSD-style: a MobileNet-v1-style backbone of depthwise-separable blocks (ReLU6, batch norm "
-        "folded at export) with features at strides 8 (24x24) and 16 (12x12); the stride-16 "
+        f"folded at export) with features at strides {grids}; the stride-16 "
         "features, reduced to 64 channels and upsampled, join the stride-8 ones (top-down "
         "context, as in FPN); a box head and a softmax class head (background + 10 digits; hard "
-        "negative mining, 3 per positive) per level, 2,880 anchors. Box encodings (ty, tx, th, tw) with scales 10, 10, 5, 5. Ends in "
+        f"negative mining, 3 per positive) per level, {len(spec.anchors()):,} anchors. Box encodings (ty, tx, th, tw) "
+        "with scales 10, 10, 5, 5. Ends in "
         "`TFLite_Detection_PostProcess` (per-class NMS, IoU 0.5, score >= 0.05, up to 20 boxes; "
         "a digit the model is unsure of can get a second, lower-scored box with its second-best "
         "class): "
         "outputs boxes [1,20,4] (ymin, xmin, ymax, xmax normalized), classes [1,20], scores "
-        "[1,20], count [1]. Input 192x192 RGB uint8; feed the whole frame stretched (not "
+        f"[1,20], count [1]. Input {size} RGB uint8 (height x width); feed the whole frame stretched (not "
         "letterboxed). int8 with one weight scale per tensor (per-channel scales gave the same "
         "held-out mAP in a larger file); the post-processing op takes uint8 box encodings, scores "
         "and anchors, as in quantized TF Object Detection API models.",

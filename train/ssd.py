@@ -27,9 +27,14 @@ class AnchorLevel:
 
 @dataclass(frozen=True)
 class AnchorSpec:
-    """Anchor layout for an input of ``size`` (height, width) pixels."""
+    """Anchor layout for an input of ``size`` (height, width) pixels; the defaults are the
+    shipped digit detector's.
 
-    size: tuple[int, int] = (192, 192)
+    Its input is wider than tall: 16:9 frames squeezed into a square input left a "1" 3 pixels
+    wide, and 192x256 took held-out mAP@0.5 from 0.870 to 0.902 (docs/training.md).
+    """
+
+    size: tuple[int, int] = (192, 256)
     levels: tuple[AnchorLevel, ...] = field(default_factory=lambda: (
         AnchorLevel(8, (0.15, 0.21), (0.22, 0.45)),
         AnchorLevel(16, (0.30, 0.42), (0.22, 0.45)),
