@@ -225,6 +225,11 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("edgevision: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # One line, like every other user error; click's own form adds a usage banner.
+        where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+        click.echo(f"edgevision: error: {exc.format_message().rstrip('.')}{where}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -117,3 +117,13 @@ def test_train_without_tensorflow_says_which_extra(tmp_path):
         cv2.imwrite(str(data / name / "1.png"), np.zeros((8, 8, 3), np.uint8))
     result = edgevision("train", "classify", data, "--out", tmp_path / "run", env=env)
     assert_one_line_error(result, "edgevision[train]")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("run", "--no-such-flag"), "'--no-such-flag'"),
+    (("run", "--max-frames", "0"), "--max-frames"),
+    (("no-such-command",), "'no-such-command'"),
+])
+def test_command_line_mistakes_are_one_line(args, fragment):
+    """Click's own errors too: one line that points at --help, no usage banner."""
+    assert_one_line_error(edgevision(*args), fragment, "--help'")

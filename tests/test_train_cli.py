@@ -94,10 +94,11 @@ def _yolo_dataset(root: Path, n: int = 14) -> Path:
 def test_train_export_run_round_trip(tmp_path: Path) -> None:
     """The whole desktop path on a tiny YOLO dataset: train, export int8 with a report, read back."""
     from edgevision.inference.modelfile import read_model_file
+    from export.litert import LiteModel
 
     data = _yolo_dataset(tmp_path / "data")
     run = tmp_path / "run"
-    result = edgevision("train", "detect", data, "--format", "yolo", "--size", "64", "--epochs", "1",
+    result = edgevision("train", "detect", data, "--format", "yolo", "--size", "64x96", "--epochs", "1",
                         "--steps", "2", "--batch", "4", "--out", run, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     for name in ("final.keras", "last.keras", "history.csv", "curves.png", "recipe.json"):
@@ -110,6 +111,7 @@ def test_train_export_run_round_trip(tmp_path: Path) -> None:
     assert info.custom_ops == ("TFLite_Detection_PostProcess",)
     assert info.op_options["TFLite_Detection_PostProcess"]["use_regular_nms"]
     assert info.metadata.labels == ["block"] and info.metadata.mean == (127.5,)
+    assert LiteModel(info.content, 127.5, 127.5).input_shape == (1, 64, 96, 3)  # --size HxW
     for suffix in (".report.json", ".report.md", ".report.png"):
         assert (tmp_path / f"block{suffix}").is_file()
     assert not list(tmp_path.glob("*.part"))
@@ -161,3 +163,12 @@ def test_train_segment_export_round_trip(tmp_path: Path) -> None:
         assert lite.outputs[0]["shape"].tolist() == [1, 32, 32, 2]
         got = np.stack([lite(np.ascontiguousarray(image))[0] for image in images])
         assert np.abs(got - expected).mean() < mean_error, quantization
+
+
+@pytest.mark.parametrize("size, needle", [("192x", "192x"), ("20x256", "64-1024"), ("200x256", "multiples of 16")])
+def test_bad_detector_input_size(tmp_path: Path, size: str, needle: str) -> None:
+    out = tmp_path / "run"
+    result = edgevision("train", "detect", _yolo_dataset(tmp_path / "data"), "--format", "yolo", "--size", size,
+                        "--out", out)
+    _fails_cleanly(result, "--size", needle)
+    assert not out.exists()

@@ -31,6 +31,21 @@ _common = [
 ]
 
 
+class InputSize(click.ParamType):
+    """``N`` for a square input or ``HxW`` (height x width), e.g. ``192x256`` for 16:9 frames:
+    stretched into a square input, narrow objects lose most of their width."""
+
+    name = "N|HxW"
+
+    def convert(self, value, param, ctx) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        parts = str(value).lower().split("x")
+        if len(parts) not in (1, 2) or not all(p.isdigit() and 64 <= int(p) <= 1024 for p in parts):
+            self.fail(f"{value!r}: give N or HxW, each 64-1024 pixels (e.g. 192 or 192x256)", param, ctx)
+        return int(parts[0]), int(parts[-1])
+
+
 def common(f):
     for option in reversed(_common):
         f = option(f)
@@ -84,7 +99,8 @@ def classify(data, model, size, grayscale, run_dir, epochs, batch, validation_sp
 @click.option("--format", "fmt", type=click.Choice(["coco", "yolo"]), required=True,
               help="coco: DATA is the image folder, --annotations the JSON; yolo: DATA has images/ and labels/.")
 @click.option("--annotations", type=click.Path(path_type=Path), default=None, help="COCO instances JSON.")
-@click.option("--size", type=click.IntRange(64, 1024), default=192, show_default=True, help="Square input size.")
+@click.option("--size", type=InputSize(), default="192", show_default=True,
+              help="Input size: N (square) or HxW, e.g. 192x256 for 16:9 frames.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Steps per epoch (default: one pass).")
 @common
 def detect_cmd(data, fmt, annotations, size, steps, run_dir, epochs, batch, validation_split, strategy, time_budget, seed):
@@ -94,12 +110,12 @@ def detect_cmd(data, fmt, annotations, size, steps, run_dir, epochs, batch, vali
     from train.recipe import Recipe
     from train.ssd import GENERAL_LEVELS, AnchorSpec, TargetEncoder, spec_to_json
 
-    if size % 16:
-        raise UsageError(f"--size {size}: must be a multiple of 16")
+    if size[0] % 16 or size[1] % 16:
+        raise UsageError(f"--size {size[0]}x{size[1]}: both sides must be multiples of 16")
     if fmt == "coco" and annotations is None:
         raise UsageError("--format coco needs --annotations FILE.json")
-    spec = AnchorSpec((size, size), GENERAL_LEVELS)
-    recipe = Recipe("detection", "ssd", [], (size, size), MEAN, STD, False,
+    spec = AnchorSpec(size, GENERAL_LEVELS)
+    recipe = Recipe("detection", "ssd", [], size, MEAN, STD, False,
                     {"format": fmt, "path": str(data), "annotations": str(annotations) if annotations else None},
                     validation_split, seed, spec_to_json(spec))
     tr, va = _start(recipe, run_dir)
