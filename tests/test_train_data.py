@@ -9,7 +9,7 @@ import pytest
 
 from train.detect import TRAINING_STYLE
 from train.digits import load_split
-from train.pretrain import NOT_A_DIGIT, crop_pool
+from train.pretrain import NOT_A_DIGIT, crop_pool, ink, layer_pool
 from train.scenes import TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, SceneStyle, compose_in_workers, photos, stretch
 from train.ssd import AnchorSpec, TargetEncoder
 
@@ -124,6 +124,30 @@ def test_crop_pools_mix_in_crops_without_a_digit_only_when_asked() -> None:
     assert NOT_A_DIGIT not in plain and set(plain) <= set(range(10))
     assert 8 <= np.sum(mixed == NOT_A_DIGIT) <= 32 and len(set(mixed) - {NOT_A_DIGIT}) >= 5
     assert images.shape == (40, 32, 32, 3)
+
+
+def test_layer_pools_keep_each_digit_apart_from_the_backgrounds() -> None:
+    digits, backgrounds = load_split("test"), photos("test")
+    images, alphas, labels = layer_pool(SceneComposer(digits, backgrounds, seed=8), 40, size=48, background_share=0.3)
+    assert images.shape == (40, 48, 48, 3) and alphas.shape == (40, 48, 48) and alphas.dtype == np.uint8
+    empty = labels == NOT_A_DIGIT
+    assert 4 <= empty.sum() <= 24 and set(labels[~empty]) <= set(range(10))
+    peaks = alphas.reshape(40, -1).max(axis=1)
+    assert np.all(peaks[empty] == 0) and np.all(peaks[~empty] >= 250)  # a whole digit, nothing for the rest
+    ink_share = (alphas[~empty] > 127).mean(axis=(1, 2))
+    assert np.all((ink_share > 0.02) & (ink_share < 0.5))
+    assert len({im.tobytes() for im in images}) == 40
+
+
+def test_ink_stands_out_from_what_it_covers_and_leaves_the_rest() -> None:
+    backgrounds = np.zeros((2, 16, 16, 3), np.uint8)
+    backgrounds[0], backgrounds[1] = 220, 30  # light and dark
+    alphas = np.zeros((2, 16, 16), np.uint8)
+    alphas[:, 4:12, 7:9] = 255  # a stroke
+    out = np.asarray(ink(backgrounds, alphas))
+    np.testing.assert_array_equal(out[:, :, :4], backgrounds[:, :, :4].astype(np.float32))
+    assert out[0, 4:12, 7:9].max() <= 0.45 * 255 + 1e-3  # dark ink on the light background
+    assert out[1, 4:12, 7:9].min() >= 255 - 0.45 * 255 - 1e-3  # light ink on the dark one
 
 
 def test_random_affine_keeps_shape_and_moves_pixels() -> None:

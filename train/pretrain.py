@@ -63,20 +63,50 @@ def crop_pool(composer: SceneComposer, n: int, size: int = 64, scene_size: tuple
     return images, labels
 
 
-def pretrain_backbone(images: np.ndarray, labels: np.ndarray, run_dir: Path, build: Callable[[], object],
-                      epochs: int = 4, batch: int = 64):
-    """Trains ``build()`` (an uncompiled softmax classifier of crops) on the crops; saved as
-    ``run_dir/backbone.keras`` and reused from there when a run resumes."""
+def layer_pool(composer: SceneComposer, n: int, size: int = 96, heights: tuple[float, float] = (0.45, 0.65),
+               background_share: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` backgrounds and, apart from them, ``n`` digit layers, for :func:`recombined_batches`
+    to pair at random: (uint8 backgrounds ``[n, size, size, 3]``, uint8 ink alphas ``[n, size,
+    size]``, labels). Backgrounds are photo crops with up to two shapes that are not digits;
+    about ``background_share`` of the layers hold no ink and are labelled :data:`NOT_A_DIGIT`.
+
+    Crops composed once are learnt by heart: the segmenter's encoder named 97% of its 8,000
+    crops but 74% of fresh ones. Pairing layers anew every batch costs nothing to compose."""
+    backgrounds = np.empty((n, size, size, 3), np.uint8)
+    alphas = np.zeros((n, size, size), np.uint8)
+    labels = np.full(n, NOT_A_DIGIT, np.int64)
+    saved = composer.style
+    try:
+        composer.style = SceneStyle(min_digits=0, max_digits=0, distractors=2)
+        for i in range(n):
+            backgrounds[i] = composer.compose(size, size).image
+        composer.style = SceneStyle(min_digits=1, max_digits=1, min_height=heights[0], max_height=heights[1],
+                                    max_rotation_deg=15.0)
+        for i in range(n):
+            if background_share > 0 and composer.rng.random() < background_share:
+                continue
+            index = int(composer.rng.integers(len(composer.digits)))
+            patch, x0, y0 = composer.place(composer.digit_alpha(index), size, size)
+            alphas[i, y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]] = np.round(np.clip(patch, 0, 1) * 255)
+            labels[i] = composer.digits.labels[index]
+    finally:
+        composer.style = saved
+    return backgrounds, alphas, labels
+
+
+def pretrain_backbone(batches, steps_per_epoch: int, run_dir: Path, build: Callable[[], object], epochs: int = 4):
+    """Trains ``build()`` (an uncompiled softmax classifier of crops) on endless ``batches`` of
+    (images, labels); saved as ``run_dir/backbone.keras`` and reused from there when a run resumes."""
     import keras
 
     path = run_dir / "backbone.keras"
     if path.exists():
         return keras.models.load_model(path)
     model = build()
-    steps = epochs * (len(images) // batch)
+    steps = epochs * steps_per_epoch
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.05)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
-    model.fit(jittered_batches(images, labels, batch), epochs=epochs, steps_per_epoch=len(images) // batch, verbose=2)
+    model.fit(batches, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=2)
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return model
@@ -108,3 +138,43 @@ def jittered_batches(images: np.ndarray, labels: np.ndarray, batch: int, seed: i
 
     return (tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=seed).repeat()
             .batch(batch, drop_remainder=True).map(lambda x, y: (colour_jitter(x), y)).prefetch(2))
+
+
+def recombined_batches(backgrounds: np.ndarray, alphas: np.ndarray, labels: np.ndarray, batch: int, seed: int = 0):
+    """Endless tf.data of (normalized images, labels): each layer of :func:`layer_pool` inked onto
+    a background drawn at random, then the camera's blur and noise and colour jitter."""
+    import tensorflow as tf
+
+    kernel = tf.constant([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
+    kernel = tf.tile(kernel[:, :, None, None], [1, 1, 3, 1])
+
+    def camera(x):
+        n = tf.shape(x)[0]
+        blur = tf.where(tf.random.uniform((n, 1, 1, 1)) < 0.3, tf.random.uniform((n, 1, 1, 1), 0.3, 1.0), 0.0)
+        x = x * (1.0 - blur) + tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "SAME") * blur
+        noise = tf.where(tf.random.uniform((n, 1, 1, 1)) < 0.5, tf.random.uniform((n, 1, 1, 1), 1.0, 6.0), 0.0)
+        return tf.clip_by_value(x + tf.random.normal(tf.shape(x)) * noise, 0.0, 255.0)
+
+    def paired(background, layer):
+        alpha, label = layer
+        return colour_jitter(camera(ink(background, alpha))), label
+
+    shuffled = lambda ds, s: ds.shuffle(len(labels), seed=s).repeat()  # noqa: E731
+    layers = shuffled(tf.data.Dataset.from_tensor_slices((alphas, labels)), seed + 1)
+    return (tf.data.Dataset.zip((shuffled(tf.data.Dataset.from_tensor_slices(backgrounds), seed), layers))
+            .batch(batch, drop_remainder=True).map(paired).prefetch(2))
+
+
+def ink(backgrounds, alphas):
+    """uint8 ``alphas [n, h, w]`` of ink blended into uint8 ``backgrounds [n, h, w, 3]`` (float32
+    out) in a colour that stands out from what each digit covers, as
+    :meth:`SceneComposer.ink_color` picks it: dark on light, light on dark, a random tint."""
+    import tensorflow as tf
+
+    x = tf.cast(backgrounds, tf.float32)
+    a = tf.cast(alphas, tf.float32)[..., None] / 255.0
+    n = tf.shape(x)[0]
+    covered = tf.reduce_sum(x * a, axis=[1, 2, 3], keepdims=True) / (3.0 * tf.reduce_sum(a, axis=[1, 2, 3], keepdims=True) + 1e-3)
+    dark = tf.random.uniform((n, 1, 1, 3)) * tf.random.uniform((n, 1, 1, 1), 0.0, 0.45) * 255.0
+    color = tf.where(covered > 120.0, dark, 255.0 - dark)
+    return x * (1.0 - a) + color * a

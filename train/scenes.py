@@ -189,6 +189,16 @@ class SceneComposer:
         patch = cv2.warpAffine(alpha28, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0.0)
         return patch, x0, y0
 
+    def place(self, alpha28: np.ndarray, width: int, height: int) -> tuple[np.ndarray, int, int]:
+        """:meth:`warp` at a random height, stretch, position and rotation within the style."""
+        rng, style = self.rng, self.style
+        h = rng.uniform(style.min_height, style.max_height) * height
+        stretch_x = rng.uniform(0.8, 1.25)
+        cx = rng.uniform(0.6 * h * stretch_x, width - 0.6 * h * stretch_x)
+        cy = rng.uniform(0.6 * h, height - 0.6 * h)
+        angle = rng.uniform(-1, 1) * style.max_rotation_deg
+        return self.warp(alpha28, cx, cy, h, angle, stretch_x, (width, height))
+
     def paste(self, image: np.ndarray, mask: np.ndarray, patch: np.ndarray, x0: int, y0: int,
               label: int, color: np.ndarray | None = None) -> np.ndarray | None:
         """Blends the alpha ``patch`` into ``image`` and ``mask`` at (x0, y0); returns the tight
@@ -269,12 +279,7 @@ class SceneComposer:
             label = int(self.digits.labels[index])
             alpha28 = self.digit_alpha(index)
             for _attempt in range(10):
-                h = rng.uniform(style.min_height, style.max_height) * height
-                stretch_x = rng.uniform(0.8, 1.25)
-                cx = rng.uniform(0.6 * h * stretch_x, width - 0.6 * h * stretch_x)
-                cy = rng.uniform(0.6 * h, height - 0.6 * h)
-                angle = rng.uniform(-1, 1) * style.max_rotation_deg
-                patch, x0, y0 = self.warp(alpha28, cx, cy, h, angle, stretch_x, (width, height))
+                patch, x0, y0 = self.place(alpha28, width, height)
                 box = _ink_box(patch)
                 if box is None:
                     continue

