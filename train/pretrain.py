@@ -174,7 +174,8 @@ def ink(backgrounds, alphas):
     x = tf.cast(backgrounds, tf.float32)
     a = tf.cast(alphas, tf.float32)[..., None] / 255.0
     n = tf.shape(x)[0]
-    covered = tf.reduce_sum(x * a, axis=[1, 2, 3], keepdims=True) / (3.0 * tf.reduce_sum(a, axis=[1, 2, 3], keepdims=True) + 1e-3)
+    ink_area = tf.reduce_sum(a, axis=[1, 2, 3], keepdims=True)
+    covered = tf.reduce_sum(x * a, axis=[1, 2, 3], keepdims=True) / (3.0 * ink_area + 1e-3)  # mean grey under the ink
     dark = tf.random.uniform((n, 1, 1, 3)) * tf.random.uniform((n, 1, 1, 1), 0.0, 0.45) * 255.0
     color = tf.where(covered > 120.0, dark, 255.0 - dark)
     return x * (1.0 - a) + color * a

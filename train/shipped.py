@@ -371,8 +371,9 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
         "cross-entropy plus soft Dice), so outlines are learnt pixel by pixel. Held out: 300 "
         "scenes of held-out digits on "
         "three held-out photos (coffee, chelsea, rocket).",
-        "Fully convolutional (no dense layers): an encoder to stride 32 (plain 3x3 convolutions to stride 8, depthwise-separable blocks below; the "
-        "deepest features see a whole digit), a decoder back to stride 4 with skips from strides "
+        "Fully convolutional (no dense layers): an encoder to stride 32 (plain 3x3 convolutions "
+        "to stride 8, depthwise-separable blocks below; the deepest features see a whole digit), "
+        "a decoder back to stride 4 with skips from strides "
         "16, 8 and 4, per-pixel softmax, and the probabilities upsampled (bilinear) to the input "
         "size: output [1, 160, 160, 11]; int8 with int8 I/O (a uint8 output would cost a requantizing "
         "pass over the whole map, 0.3 ms of 1.1). Input (pixel - 127.5) / 127.5.",
