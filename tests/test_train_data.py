@@ -10,7 +10,9 @@ import pytest
 from train.detect import TRAINING_STYLE
 from train.digits import load_split
 from train.pretrain import NOT_A_DIGIT, crop_pool, ink, layer_pool
-from train.scenes import TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, SceneStyle, compose_in_workers, photos, stretch
+from train.scenes import (
+    INK_STRENGTH, TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, SceneStyle, compose_in_workers, photos, stretch,
+)
 from train.ssd import AnchorSpec, TargetEncoder
 
 
@@ -146,8 +148,8 @@ def test_ink_stands_out_from_what_it_covers_and_leaves_the_rest() -> None:
     alphas[:, 4:12, 7:9] = 255  # a stroke
     out = np.asarray(ink(backgrounds, alphas))
     np.testing.assert_array_equal(out[:, :, :4], backgrounds[:, :, :4].astype(np.float32))
-    assert out[0, 4:12, 7:9].max() <= 0.45 * 255 + 1e-3  # dark ink on the light background
-    assert out[1, 4:12, 7:9].min() >= 255 - 0.45 * 255 - 1e-3  # light ink on the dark one
+    assert out[0, 4:12, 7:9].max() <= INK_STRENGTH * 255 + 1e-3  # dark ink on the light background
+    assert out[1, 4:12, 7:9].min() >= 255 - INK_STRENGTH * 255 - 1e-3  # light ink on the dark one
 
 
 def test_random_affine_keeps_shape_and_moves_pixels() -> None:

@@ -12,11 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from train.scenes import SceneComposer, SceneStyle, stretch
+from train.scenes import INK_STRENGTH, LIGHT_BACKGROUND, SceneComposer, SceneStyle, stretch
 
 MEAN = 127.5  # the detector's and the segmenter's input normalization
 STD = 127.5
 NOT_A_DIGIT = 10  # the label of crops without a digit (after the digits 0-9)
+BATCH = 64  # crops a pretraining step
+# Crops without a digit: background and up to two shapes that are not digits.
+BACKGROUND_ONLY = SceneStyle(min_digits=0, max_digits=0, distractors=2)
+
+
+def one_digit(heights: tuple[float, float]) -> SceneStyle:
+    """A crop's digit, ``heights`` of the crop's height."""
+    return SceneStyle(min_digits=1, max_digits=1, min_height=heights[0], max_height=heights[1], max_rotation_deg=15.0)
 
 
 def colour_jitter(images):
@@ -42,9 +50,7 @@ def crop_pool(composer: SceneComposer, n: int, size: int = 64, scene_size: tuple
     the scene height. About ``background_share`` of them hold no digit, only background and up
     to two of :meth:`SceneComposer.draw_distractor`'s shapes, labelled :data:`NOT_A_DIGIT`:
     a backbone that learns them tells digits from eyes and rims before it learns to detect."""
-    digit = SceneStyle(min_digits=1, max_digits=1, min_height=heights[0], max_height=heights[1],
-                       max_rotation_deg=15.0)
-    background = SceneStyle(min_digits=0, max_digits=0, distractors=2)
+    digit = one_digit(heights)
     saved = composer.style
     images = np.empty((n, size, size, 3), np.uint8)
     labels = np.empty(n, np.int64)
@@ -52,7 +58,7 @@ def crop_pool(composer: SceneComposer, n: int, size: int = 64, scene_size: tuple
         i = 0
         while i < n:
             empty = background_share > 0 and composer.rng.random() < background_share
-            composer.style = background if empty else digit
+            composer.style = BACKGROUND_ONLY if empty else digit
             s = stretch(composer.compose(*scene_size), size, size)
             if len(s.classes) != (0 if empty else 1):
                 continue
@@ -77,11 +83,10 @@ def layer_pool(composer: SceneComposer, n: int, size: int = 96, heights: tuple[f
     labels = np.full(n, NOT_A_DIGIT, np.int64)
     saved = composer.style
     try:
-        composer.style = SceneStyle(min_digits=0, max_digits=0, distractors=2)
+        composer.style = BACKGROUND_ONLY
         for i in range(n):
             backgrounds[i] = composer.compose(size, size).image
-        composer.style = SceneStyle(min_digits=1, max_digits=1, min_height=heights[0], max_height=heights[1],
-                                    max_rotation_deg=15.0)
+        composer.style = one_digit(heights)
         for i in range(n):
             if background_share > 0 and composer.rng.random() < background_share:
                 continue
@@ -176,6 +181,6 @@ def ink(backgrounds, alphas):
     n = tf.shape(x)[0]
     ink_area = tf.reduce_sum(a, axis=[1, 2, 3], keepdims=True)
     covered = tf.reduce_sum(x * a, axis=[1, 2, 3], keepdims=True) / (3.0 * ink_area + 1e-3)  # mean grey under the ink
-    dark = tf.random.uniform((n, 1, 1, 3)) * tf.random.uniform((n, 1, 1, 1), 0.0, 0.45) * 255.0
-    color = tf.where(covered > 120.0, dark, 255.0 - dark)
+    dark = tf.random.uniform((n, 1, 1, 3)) * tf.random.uniform((n, 1, 1, 1), 0.0, INK_STRENGTH) * 255.0
+    color = tf.where(covered > LIGHT_BACKGROUND, dark, 255.0 - dark)
     return x * (1.0 - a) + color * a

@@ -29,6 +29,12 @@ TRAIN_PHOTOS = (
 )
 TEST_PHOTOS = ("coffee", "chelsea", "rocket")
 
+# Ink colour (SceneComposer.ink_color, and train.pretrain.ink in TensorFlow): dark on backgrounds
+# whose mean grey is above LIGHT_BACKGROUND, light below, a random tint up to INK_STRENGTH away
+# from black or white.
+LIGHT_BACKGROUND = 120.0
+INK_STRENGTH = 0.45
+
 
 PHOTO_FILES = {  # name: (package, file in its sample-image folder)
     "astronaut": ("skimage", "astronaut.png"), "motorcycle_left": ("skimage", "motorcycle_left.png"),
@@ -164,8 +170,8 @@ class SceneComposer:
         rng = self.rng
         luminance = float(under.mean()) if under.size else 128.0
         tint = rng.uniform(0.0, 1.0, size=3)
-        strength = rng.uniform(0.0, 0.45)
-        if luminance > 120:
+        strength = rng.uniform(0.0, INK_STRENGTH)
+        if luminance > LIGHT_BACKGROUND:
             return (tint * strength * 255).astype(np.float32)
         return (255 - tint * strength * 255).astype(np.float32)
 
