@@ -73,6 +73,25 @@ def test_score_and_track_ids_widen_the_tag() -> None:
     assert tag_width(plain, True) < tag_width(tracked, True)
 
 
+def test_a_repeated_tag_is_the_same_after_its_frame_is_drawn_over() -> None:
+    """Tags are rendered once and copied into frames: drawing on a frame must not change them."""
+    fr = result(("det", detections([[100, 120, 200, 200]], [2]), Labels({2: "person"})))
+    first = draw_frame_result(fr.frame.image, fr)
+    first[100:125, 90:160] = 0  # over the tag
+    again = draw_frame_result(fr.frame.image, fr)
+    assert (again[108:120, 100:150] == class_color(2)).all(axis=2).mean() > 0.3
+    assert np.array_equal(again, draw_frame_result(fr.frame.image, fr))
+
+
+def test_tags_at_the_frame_edges_stay_whole_inside_it() -> None:
+    image = np.full((H, W, 3), GREY, np.uint8)
+    BoxAnnotator().annotate(image, detections([[W - 8, H - 6, W - 1, H - 1]], [3]), Labels({3: "bicycle"}))
+    tag_rows = np.flatnonzero((image == class_color(3)).all(axis=2).sum(axis=1) > 20)
+    assert len(tag_rows) >= 8 and tag_rows.max() <= H - 1
+    tag_columns = np.flatnonzero((image == class_color(3)).all(axis=2).any(axis=0))
+    assert tag_columns.min() < W - 40  # moved left to fit, not cut off at the right edge
+
+
 def test_segmentation_blends_class_colours_and_leaves_background() -> None:
     class_map = np.zeros((H, W), np.int32)
     class_map[150:, :100] = 2
