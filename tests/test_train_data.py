@@ -9,7 +9,7 @@ import pytest
 
 from train.detect import TRAINING_STYLE
 from train.digits import load_split
-from train.pretrain import NOT_A_DIGIT, crop_pool, ink, layer_pool
+from train.pretrain import NOT_A_DIGIT, colour_jitter, crop_pool, ink, layer_pool, recombined_batches
 from train.scenes import (
     INK_STRENGTH, TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, SceneStyle, compose_in_workers, photos, stretch,
 )
@@ -150,6 +150,44 @@ def test_ink_stands_out_from_what_it_covers_and_leaves_the_rest() -> None:
     np.testing.assert_array_equal(out[:, :, :4], backgrounds[:, :, :4].astype(np.float32))
     assert out[0, 4:12, 7:9].max() <= INK_STRENGTH * 255 + 1e-3  # dark ink on the light background
     assert out[1, 4:12, 7:9].min() >= 255 - INK_STRENGTH * 255 - 1e-3  # light ink on the dark one
+
+
+def test_colour_jitter_keeps_each_image_within_its_bounds_and_normalizes() -> None:
+    import tensorflow as tf
+
+    images = np.zeros((400, 8, 8, 3), np.uint8)
+    images[:, :4] = (200, 60, 20)  # half of every image one colour, half black
+    out = np.asarray(colour_jitter(tf.constant(images)))
+    assert out.shape == images.shape and out.min() >= -1.0 and out.max() <= 1.0
+    assert np.abs(out[:, 4:] + 1.0).max() < 0.5  # black stays dark
+    colour = out[:, 0, 0]  # [400, 3]
+    grey = np.ptp(colour, axis=1) < 1e-5
+    assert 20 <= grey.sum() <= 110  # about 15% turned grey
+    red, green, blue = colour[~grey].T
+    assert np.all((red > green) & (green > blue))  # gain, contrast and brightness keep the hue here
+    assert np.ptp(red) > 0.2  # but vary from image to image
+
+
+def test_recombined_batches_ink_a_layer_onto_a_background_anew_every_batch() -> None:
+    digits, backgrounds = load_split("test"), photos("test")
+    pool = layer_pool(SceneComposer(digits, backgrounds, seed=8), 16, size=32, background_share=0.2)
+    batches = iter(recombined_batches(*pool, batch=8, seed=3))
+    seen = [next(batches) for _ in range(4)]
+    for images, labels in seen:
+        images, labels = np.asarray(images), np.asarray(labels)
+        assert images.shape == (8, 32, 32, 3) and images.min() >= -1.0 and images.max() <= 1.0
+        assert set(labels) <= set(pool[2])
+    pairs = {np.asarray(images).tobytes() for images, _ in seen}
+    assert len(pairs) == 4  # pairs, blur, noise and jitter drawn anew
+
+
+def test_digits_too_big_for_their_margins_are_placed_around_the_middle() -> None:
+    composer = SceneComposer(load_split("test"), photos("test"), seed=2, style=SceneStyle(min_height=0.9, max_height=0.9))
+    for _ in range(20):
+        patch, x0, y0 = composer.place(composer.digit_alpha(0), 32, 32)
+        assert x0 >= 0 and y0 >= 0 and x0 + patch.shape[1] <= 32 and y0 + patch.shape[0] <= 32
+        rows = np.flatnonzero((patch > 0.5).any(axis=1))
+        assert np.ptp(rows) >= 20  # the whole height, not shrunk to fit
 
 
 def test_random_affine_keeps_shape_and_moves_pixels() -> None:

@@ -200,8 +200,8 @@ class SceneComposer:
         rng, style = self.rng, self.style
         h = rng.uniform(style.min_height, style.max_height) * height
         stretch_x = rng.uniform(0.8, 1.25)
-        cx = rng.uniform(0.6 * h * stretch_x, width - 0.6 * h * stretch_x)
-        cy = rng.uniform(0.6 * h, height - 0.6 * h)
+        cx = _uniform_between(rng, 0.6 * h * stretch_x, width - 0.6 * h * stretch_x)
+        cy = _uniform_between(rng, 0.6 * h, height - 0.6 * h)
         angle = rng.uniform(-1, 1) * style.max_rotation_deg
         return self.warp(alpha28, cx, cy, h, angle, stretch_x, (width, height))
 
@@ -339,6 +339,12 @@ def compose_in_workers(fill: Callable[..., tuple[np.ndarray, ...]], composer: Sc
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = list(pool.map(fill, composers, counts))
     return tuple(np.concatenate(arrays) for arrays in zip(*parts))
+
+
+def _uniform_between(rng: np.random.Generator, a: float, b: float) -> float:
+    """Uniform between ``a`` and ``b`` in either order: a digit wider than its margins allow is
+    placed around the middle, overlapping the edges a little."""
+    return rng.uniform(min(a, b), max(a, b))
 
 
 def _ink_box(alpha: np.ndarray, threshold: float = 0.25) -> tuple[int, int, int, int] | None:
