@@ -182,7 +182,8 @@ def test_recombined_batches_ink_a_layer_onto_a_background_anew_every_batch() -> 
 
 
 def test_digits_too_big_for_their_margins_are_placed_around_the_middle() -> None:
-    composer = SceneComposer(load_split("test"), photos("test"), seed=2, style=SceneStyle(min_height=0.9, max_height=0.9))
+    tall = SceneStyle(min_height=0.9, max_height=0.9)
+    composer = SceneComposer(load_split("test"), photos("test"), seed=2, style=tall)
     for _ in range(20):
         patch, x0, y0 = composer.place(composer.digit_alpha(0), 32, 32)
         assert x0 >= 0 and y0 >= 0 and x0 + patch.shape[1] <= 32 and y0 + patch.shape[0] <= 32

@@ -47,7 +47,8 @@ def detector(run_dir: Path, skip_train: bool = False, epochs: int = 7, steps: in
 
         crops = compose_in_workers(partial(pretrain.crop_pool, background_share=CROPS_WITHOUT_DIGIT),
                                    SceneComposer(train_digits, train_photos, seed=SEED + 2), crop_pool_size)
-        pretrained = pretrain.pretrain_backbone(pretrain.jittered_batches(*crops, pretrain.BATCH), crop_pool_size // pretrain.BATCH, run_dir,
+        pretrained = pretrain.pretrain_backbone(pretrain.jittered_batches(*crops, pretrain.BATCH),
+                                                crop_pool_size // pretrain.BATCH, run_dir,
                                                 lambda: backbone_classifier(64, pretrain.NOT_A_DIGIT + 1),
                                                 epochs=pretrain_epochs)
         log.info("backbone pretrained on %d crops after %.0f s", crop_pool_size, time.monotonic() - t0)
@@ -323,8 +324,9 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
         layers = compose_in_workers(partial(pretrain.layer_pool, size=96, heights=(0.45, 0.65),
                                             background_share=CROPS_WITHOUT_DIGIT),
                                     SceneComposer(train_digits, train_photos, SEED + 2), layer_pool_size)
-        pretrained = pretrain.pretrain_backbone(pretrain.recombined_batches(*layers, pretrain.BATCH, seed=SEED), pretrain_steps,
-                                                run_dir, lambda: encoder_classifier(96, pretrain.NOT_A_DIGIT + 1),
+        pretrained = pretrain.pretrain_backbone(pretrain.recombined_batches(*layers, pretrain.BATCH, seed=SEED),
+                                                pretrain_steps, run_dir,
+                                                lambda: encoder_classifier(96, pretrain.NOT_A_DIGIT + 1),
                                                 epochs=pretrain_epochs)
         log.info("encoder pretrained on %d backgrounds and digits after %.0f s", layer_pool_size,
                  time.monotonic() - t0)

@@ -54,29 +54,38 @@ def _label(
     image: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int], scale: float, repeats: bool = True
 ) -> None:
     """A filled tag with ``text`` whose bottom-left corner is at (x, y), kept inside the image;
-    ``repeats``: the text comes back in later frames, so its rendered tag is kept."""
-    tag = (_repeated_tag if repeats else _tag)(text, color, scale)
-    height, width = tag.shape[:2]
+    ``repeats``: the text comes back in later frames, so its rendered tag is kept and copied,
+    else it is drawn straight into the frame."""
+    (w, h), baseline = cv2.getTextSize(text, FONT, scale, _thickness(scale))
+    height, width = h + baseline + 3, w + 5
     x = min(max(x, 0), max(0, image.shape[1] - width + 1))
     top = min(max(y, height - 1), image.shape[0]) - height + 1
     region = image[top : top + height, x : x + width]
-    region[...] = tag[: region.shape[0], : region.shape[1]]
+    if repeats:
+        region[...] = _repeated_tag(text, color, scale)[: region.shape[0], : region.shape[1]]
+    else:
+        _draw_tag(region, text, color, scale, h)
 
 
-def _tag(text: str, color: tuple[int, int, int], scale: float) -> np.ndarray:
-    """The tag's pixels: ``text`` on a filled rectangle."""
-    thickness = max(1, round(scale * 2))
-    (w, h), baseline = cv2.getTextSize(text, FONT, scale, thickness)
+def _thickness(scale: float) -> int:
+    return max(1, round(scale * 2))
+
+
+def _draw_tag(canvas: np.ndarray, text: str, color: tuple[int, int, int], scale: float, text_height: int) -> None:
+    """The tag's pixels into ``canvas`` (its top-left corner at the tag's): ``text`` on a filled rectangle."""
+    canvas[...] = color
+    cv2.putText(canvas, text, (2, text_height + 2), FONT, scale, _text_color(color), _thickness(scale), cv2.LINE_AA)
+
+
+@functools.lru_cache(maxsize=1024)
+def _repeated_tag(text: str, color: tuple[int, int, int], scale: float) -> np.ndarray:
+    """Rendered once, then copied: anti-aliased text cost 20 us a box, most of the drawing time,
+    and a detector's tags repeat (10 labels x 100 scores)."""
+    (w, h), baseline = cv2.getTextSize(text, FONT, scale, _thickness(scale))
     tag = np.empty((h + baseline + 3, w + 5, 3), np.uint8)
-    tag[...] = color
-    cv2.putText(tag, text, (2, h + 2), FONT, scale, _text_color(color), thickness, cv2.LINE_AA)
+    _draw_tag(tag, text, color, scale, h)
     tag.flags.writeable = False
     return tag
-
-
-# Rendered once, then copied: anti-aliased text cost 20 us a box, most of the drawing time, and
-# a detector's tags repeat (10 labels x 100 scores).
-_repeated_tag = functools.lru_cache(maxsize=1024)(_tag)
 
 
 class BoxAnnotator:
