@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import partial
 
+import cv2
 import numpy as np
 import pytest
 
 from train.detect import TRAINING_STYLE
 from train.digits import load_split
+from train.masks import resize_class_map
 from train.pretrain import NOT_A_DIGIT, colour_jitter, crop_pool, ink, layer_pool, recombined_batches
 from train.scenes import (
     INK_STRENGTH, TEST_PHOTOS, TRAIN_PHOTOS, SceneComposer, SceneStyle, compose_in_workers, photos, stretch,
@@ -68,6 +70,23 @@ def test_stretch_scales_boxes() -> None:
     scene = SceneComposer(load_split("test"), photos("test"), seed=4).compose(320, 180)
     small = stretch(scene, 192, 192)
     np.testing.assert_allclose(small.boxes, scene.boxes * [0.6, 192 / 180, 0.6, 192 / 180], rtol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(160, 160), (192, 256), (100, 70)])
+def test_resized_class_map_follows_the_resized_ink(size) -> None:
+    """Each pixel of a stretched scene's map takes the class that covers most of it in the image
+    resized the same way (INTER_NEAREST lies a third of a pixel off and fails this)."""
+    scene = SceneComposer(load_split("test"), photos("test"), seed=6, style=SceneStyle(2, 4, 0.2, 0.35)).compose(240, 240)
+    h, w = size
+    classes = np.unique(scene.mask)
+    assert len(classes) >= 3
+    shares = np.stack([cv2.resize((scene.mask == c).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+                       for c in classes])
+    chosen = np.searchsorted(classes, stretch(scene, w, h).mask)
+    taken = np.take_along_axis(shares, chosen[None], axis=0)[0]
+    np.testing.assert_allclose(taken, shares.max(axis=0), atol=1e-6)
+    assert np.all(chosen[shares.max(axis=0) > 0.5] == shares.argmax(axis=0)[shares.max(axis=0) > 0.5])
+    assert np.array_equal(resize_class_map(np.full((9, 9), 4, np.uint8), 5, 3), np.full((3, 5), 4, np.uint8))
 
 
 def test_target_encoding_round_trips() -> None:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from train.digits import Digits
+from train.masks import resize_class_map
 
 # Real photographs only (no printed text: it would hold digits without labels), from the sample
 # images that scikit-image and scikit-learn ship.
@@ -367,6 +368,6 @@ def stretch(scene: Scene, width: int, height: int) -> Scene:
     """The scene resized to ``width x height`` without keeping its aspect (as SSD runtimes do)."""
     sy, sx = height / scene.image.shape[0], width / scene.image.shape[1]
     image = cv2.resize(scene.image, (width, height), interpolation=cv2.INTER_AREA)
-    mask = cv2.resize(scene.mask, (width, height), interpolation=cv2.INTER_NEAREST)
+    mask = resize_class_map(scene.mask, width, height)
     boxes = scene.boxes * np.array([sx, sy, sx, sy], np.float32)
     return Scene(image, boxes, scene.classes, mask)

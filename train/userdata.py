@@ -8,6 +8,7 @@ import numpy as np
 
 from edgevision.errors import UsageError
 from train import datasets
+from train.masks import resize_class_map
 from train.recipe import Recipe
 
 
@@ -56,8 +57,7 @@ def read(recipe: Recipe) -> tuple[Arrays, list[str]]:
             raise UsageError(f"unknown segmentation data format {fmt!r} (masks)")
         data = datasets.read_mask_pairs(path)
         images = load_images_stretched(data.images, w, h)
-        masks = np.stack([cv2.resize(cv2.imread(str(m), cv2.IMREAD_UNCHANGED), (w, h),
-                                     interpolation=cv2.INTER_NEAREST) for m in data.masks])
+        masks = np.stack([resize_class_map(cv2.imread(str(m), cv2.IMREAD_UNCHANGED), w, h) for m in data.masks])
         return Arrays(images, masks=masks), data.class_names
     raise UsageError(f"unknown task {recipe.task!r} (classification, detection, segmentation)")
 
