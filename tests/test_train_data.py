@@ -76,7 +76,8 @@ def test_stretch_scales_boxes() -> None:
 def test_resized_class_map_follows_the_resized_ink(size) -> None:
     """Each pixel of a stretched scene's map takes the class that covers most of it in the image
     resized the same way (INTER_NEAREST lies a third of a pixel off and fails this)."""
-    scene = SceneComposer(load_split("test"), photos("test"), seed=6, style=SceneStyle(2, 4, 0.2, 0.35)).compose(240, 240)
+    composer = SceneComposer(load_split("test"), photos("test"), seed=6, style=SceneStyle(2, 4, 0.2, 0.35))
+    scene = composer.compose(240, 240)
     h, w = size
     classes = np.unique(scene.mask)
     assert len(classes) >= 3
