@@ -66,42 +66,17 @@ def test_foreground_loss_charges_missed_outlines() -> None:
     assert _foreground_loss(truth, truth) < _foreground_loss(truth, thinner) < _foreground_loss(truth, missed)
 
 
-def test_foreground_is_decided_pixel_by_pixel() -> None:
-    """The matting head compares each pixel with the colours around it: recolouring one pixel
-    moves the foreground there far more than at the other pixels of its 4x4 block, which only
-    see it through the stride-4 features."""
+def test_foreground_head_is_depth_to_space_of_the_block_predictions() -> None:
+    """The full-size foreground map puts sub-pixel channel dy * 4 + dx of block (row, column)
+    at pixel (4 * row + dy, 4 * column + dx), as TensorFlow's depth_to_space does."""
     import keras
-
-    from train.models import fcn_segmenter
-
-    keras.utils.set_random_seed(3)
-    model = fcn_segmenter(3, (64, 32, 3), width=0.25)
-    assert model.output["probabilities"].shape[1:] == (16, 8, 3)
-    assert model.output["foreground"].shape[1:] == (64, 32, 1)
-    x = np.random.default_rng(0).normal(size=(1, 64, 32, 3)).astype(np.float32)
-    recoloured = x.copy()
-    recoloured[0, 21, 13] = [2.0, -2.0, 1.5]  # pixel (21, 13): row 1, column 1 of block (5, 3)
-    before, after = (model.predict(v, verbose=0)["foreground"][0, 20:24, 12:16, 0] for v in (x, recoloured))
-    change = np.abs(after - before)
-    others = np.delete(change.ravel(), 1 * 4 + 1)
-    assert change[1, 1] > 1e-3 and change[1, 1] > 3 * others.max()
-
-
-def test_exported_map_shares_the_ink_among_the_digits() -> None:
-    """Export's full-size map: ink is the foreground times the quarter-size map's digit share
-    (upsampled), background is 1 - ink, and the digits split the ink."""
     import tensorflow as tf
 
     from train.models import fcn_segmenter
-    from train.segment import inference_model
 
-    model = fcn_segmenter(4, (32, 32, 3), width=0.25)
-    x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype(np.float32)
-    masks = inference_model(model).predict(x, verbose=0)
-    out = model.predict(x, verbose=0)
-    share = tf.image.resize(1.0 - out["probabilities"][..., :1], (32, 32), method="bilinear").numpy()
-    ink = (out["foreground"] * share)[..., 0]
-    assert masks.shape == (2, 32, 32, 4)
-    np.testing.assert_allclose(masks[..., 0], 1.0 - ink, atol=1e-5)
-    np.testing.assert_allclose(masks[..., 1:].sum(-1), ink, atol=1e-5)
-    assert np.ptp(masks[..., 1:] / ink[..., None], axis=(1, 2)).max() > 0  # digit shares vary by place
+    model = fcn_segmenter(3, (64, 32, 3), width=0.25)
+    assert model.output["probabilities"].shape[1:] == (16, 8, 3)
+    assert model.output["foreground"].shape[1:] == (64, 32, 1)
+    probe = keras.Model(model.input, [model.get_layer("fg_subpixels").output, model.get_layer("fg_full").output])
+    blocks, full = probe.predict(np.random.default_rng(0).normal(size=(2, 64, 32, 3)), verbose=0)
+    np.testing.assert_allclose(full, tf.nn.depth_to_space(blocks, 4).numpy(), rtol=1e-6)
