@@ -83,7 +83,7 @@ def test_resized_class_map_follows_the_resized_ink(size) -> None:
     assert len(classes) >= 3
     shares = np.stack([cv2.resize((scene.mask == c).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
                        for c in classes])
-    chosen = np.searchsorted(classes, stretch(scene, w, h).mask)
+    chosen = np.searchsorted(classes, stretch(scene, w, h, with_mask=True).mask)
     taken = np.take_along_axis(shares, chosen[None], axis=0)[0]
     np.testing.assert_allclose(taken, shares.max(axis=0), atol=1e-6)
     assert np.all(chosen[shares.max(axis=0) > 0.5] == shares.argmax(axis=0)[shares.max(axis=0) > 0.5])

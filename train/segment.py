@@ -43,7 +43,7 @@ def scene_pool(composer: SceneComposer, n: int, size: int, scene_size=(240, 240)
     images = np.empty((n, size, size, 3), np.uint8)
     masks = np.empty((n, size, size), np.uint8)
     for i in range(n):
-        s = stretch(composer.compose(*scene_size), size, size)
+        s = stretch(composer.compose(*scene_size), size, size, with_mask=True)
         images[i], masks[i] = s.image, s.mask
     return images, masks
 
