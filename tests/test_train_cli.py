@@ -137,7 +137,8 @@ def _mask_dataset(root: Path, n: int = 14) -> Path:
 def test_train_segment_export_round_trip(tmp_path: Path) -> None:
     """Train a segmenter on image + mask pairs and export it: the files give input-sized class
     maps that follow the Keras model they came from (float32 exactly; int8 within int8 error
-    of a one-epoch model, on average over the dataset)."""
+    of a one-epoch model, on average over the dataset, as a share of the scores' range: they
+    are logits)."""
     import keras
 
     from edgevision.inference.modelfile import read_model_file
@@ -150,11 +151,11 @@ def test_train_segment_export_round_trip(tmp_path: Path) -> None:
                         "--out", run, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     net = inference_model(keras.models.load_model(run / "final.keras", custom_objects=custom_objects(2)))
-    # Over every image: one image of a one-epoch int8 model can be off by 0.23 on its own.
+    # Over every image: one image of a one-epoch int8 model can be off far more on its own.
     images = np.stack([cv2.resize(cv2.imread(str(path)), (32, 32))[..., ::-1]
                        for path in sorted((data / "images").glob("*.png"))])
     expected = net.predict((images.astype(np.float32) - 127.5) / 127.5, verbose=0)
-    for quantization, mean_error in (("--float32", 1e-4), ("--int8", 0.2)):
+    for quantization, mean_error in (("--float32", 1e-4), ("--int8", 0.1 * np.ptp(expected))):
         out = tmp_path / f"seg{quantization}.tflite"
         result = edgevision("export", run, "-o", out, quantization, "--no-report", timeout=600)
         assert result.returncode == 0, result.stderr[-2000:]
