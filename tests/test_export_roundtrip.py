@@ -161,11 +161,17 @@ def test_segmenter_round_trip(tmp_path: Path) -> None:
     from train.models import fcn_segmenter
     from train.segment import inference_model
 
-    model = inference_model(fcn_segmenter(3, (32, 32, 3), width=0.25))
+    import tensorflow as tf
+
+    trained = fcn_segmenter(3, (32, 32, 3), width=0.25)
+    model = inference_model(trained)
     images = _images(12, 32, 32)
     job = _job("segmentation", ["bg", "a", "b"], images)
     x = (np.stack(images[:4]).astype(np.float32) - 127.5) / 127.5
     keras_out = model.predict(x, verbose=0)
+    # The exported map is the quarter-size logits upsampled (bilinear, half-pixel centres).
+    logits = keras.Model(trained.input, trained.get_layer("logits").output).predict(x, verbose=0)
+    np.testing.assert_allclose(keras_out, tf.image.resize(logits, (32, 32)).numpy(), atol=1e-5)
     lite32 = LiteModel(convert_with_metadata(model, job, "float32"), 127.5, 127.5)
     lite8 = LiteModel(convert_with_metadata(model, job, "int8"), 127.5, 127.5)
     for i in range(4):

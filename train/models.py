@@ -113,13 +113,13 @@ def fcn_segmenter(num_classes: int, input_shape=(160, 160, 3), width: float = 1.
     The encoder goes down to stride 32, so that the deepest features see a whole object: a
     pixel's class is a decision about the object it belongs to. A decoder goes back up to
     stride 4 with skips from strides 16, 8 and 4 for the outlines. Scoring at stride 4 halves
-    the training step; bilinear upsampling of the probabilities (see
-    ``train.segment.inference_model``) gave 0.96 mIoU from perfect quarter-size maps of the
-    digit scenes. The input sides must be multiples of 32.
+    the training step; bilinear upsampling (of the logits, see ``train.segment.inference_model``;
+    of perfect quarter-size maps, 0.96 mIoU) brings the map back to the input size. The input
+    sides must be multiples of 32.
 
     The foreground head is for training only: from the decoder's stride-4 features and the raw
     pixels of each 4x4 block it predicts the 16 pixels of the block (sub-pixel convolution,
-    as in ESPCN), so outlines are learnt pixel by pixel. Export keeps the probabilities alone.
+    as in ESPCN), so outlines are learnt pixel by pixel. Export keeps the class logits alone.
     """
     import keras
     from keras import layers

@@ -376,9 +376,11 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
         "Fully convolutional (no dense layers): an encoder to stride 32 (plain 3x3 convolutions "
         "to stride 8, depthwise-separable blocks below; the deepest features see a whole digit), "
         "a decoder back to stride 4 with skips from strides "
-        "16, 8 and 4, per-pixel softmax, and the probabilities upsampled (bilinear) to the input "
-        "size: output [1, 160, 160, 11]; int8 with int8 I/O (a uint8 output would cost a requantizing "
-        "pass over the whole map, 0.3 ms of 1.1). Input (pixel - 127.5) / 127.5.",
+        "16, 8 and 4, and per-pixel class logits upsampled (bilinear) to the input size: output "
+        "[1, 160, 160, 11] class scores (logits; the highest is the pixel's class; upsampling the "
+        "logits rather than softmax probabilities draws sharper outlines and saves the softmax); int8 "
+        "with int8 I/O (a uint8 output would cost a requantizing pass over the whole map). "
+        "Input (pixel - 127.5) / 127.5.",
         "```\nedgevision run --model models/digit_segmenter.tflite --source demo\n```",
     ))
 
