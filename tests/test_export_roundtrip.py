@@ -158,10 +158,10 @@ def test_per_tensor_int8_has_one_weight_scale_per_tensor() -> None:
 
 
 def test_segmenter_round_trip(tmp_path: Path) -> None:
+    import tensorflow as tf
+
     from train.models import fcn_segmenter
     from train.segment import inference_model
-
-    import tensorflow as tf
 
     trained = fcn_segmenter(3, (32, 32, 3), width=0.25)
     model = inference_model(trained)

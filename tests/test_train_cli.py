@@ -151,11 +151,12 @@ def test_train_segment_export_round_trip(tmp_path: Path) -> None:
                         "--out", run, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     net = inference_model(keras.models.load_model(run / "final.keras", custom_objects=custom_objects(2)))
-    # Over every image: one image of a one-epoch int8 model can be off far more on its own.
+    # Over every image (2% of the range when measured): one image of a one-epoch int8 model can be
+    # off far more on its own.
     images = np.stack([cv2.resize(cv2.imread(str(path)), (32, 32))[..., ::-1]
                        for path in sorted((data / "images").glob("*.png"))])
     expected = net.predict((images.astype(np.float32) - 127.5) / 127.5, verbose=0)
-    for quantization, mean_error in (("--float32", 1e-4), ("--int8", 0.1 * np.ptp(expected))):
+    for quantization, mean_error in (("--float32", 1e-4), ("--int8", 0.05 * np.ptp(expected))):
         out = tmp_path / f"seg{quantization}.tflite"
         result = edgevision("export", run, "-o", out, quantization, "--no-report", timeout=600)
         assert result.returncode == 0, result.stderr[-2000:]
