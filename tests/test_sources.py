@@ -73,6 +73,30 @@ def test_realtime_paces_at_file_fps(tmp_path: Path) -> None:
     assert 0.4 <= elapsed < 2.0  # 10 frames at 20 fps: about 0.5 s, not as fast as decoding
 
 
+def test_realtime_decodes_each_frame_when_its_time_comes(tmp_path: Path) -> None:
+    """As a camera's frames are: decoding the next frame ahead of its time, while the pipeline
+    still works on this one, took CPU from inference (live-rate p95 13 ms against 7 ms)."""
+    clip = write_clip(tmp_path / "clip.mp4", frames=6, fps=20.0)
+    with open_source(str(clip), realtime=True) as source:
+        capture, grabs = source._capture, []
+
+        class RecordingCapture:
+            def grab(self) -> bool:
+                grabs.append(time.monotonic())
+                return capture.grab()
+
+            def retrieve(self):
+                return capture.retrieve()
+
+            def release(self) -> None:
+                capture.release()
+
+        source._capture = RecordingCapture()
+        assert len(list(source)) == 6
+    offsets = np.array(grabs[:6]) - grabs[0]
+    assert np.all(offsets >= np.arange(6) * 0.05 - 0.005), offsets  # frame k at k / 20 s, not before
+
+
 def test_realtime_skips_frames_a_slow_consumer_missed(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "clip.mp4", frames=20, fps=20.0)
     start = time.monotonic()

@@ -111,7 +111,8 @@ def stream_name(url: str) -> str:
 class FileSource(Source):
     """Every frame of a video file, in order; ends at the end of the file, or loops.
 
-    ``realtime`` plays the file like a camera: frames come at the file's frame rate, and a
+    ``realtime`` plays the file like a camera: frames come at the file's frame rate, each decoded
+    when its time comes (not ahead, while the pipeline still works on the one before), and a
     frame whose time has passed while the consumer was busy is skipped (counted in
     ``frames_dropped``) instead of piling up. Otherwise every frame comes as fast as it is used.
     ``decode_threads`` is FFmpeg's decoding thread count (None: its default, one per core).
@@ -152,6 +153,8 @@ class FileSource(Source):
         position = 0  # frames taken from the file so far, on the realtime schedule
         frames_this_pass = 0
         while not self._closed:
+            if period:  # a camera's frame is decoded when it comes, not ahead of its time
+                time.sleep(max(0.0, start + position * period - time.monotonic()))
             late = period > 0 and time.monotonic() > start + (position + 1) * period
             grabbed = self._capture.grab()
             image = self._capture.retrieve()[1] if grabbed and not late else None
@@ -173,8 +176,6 @@ class FileSource(Source):
             if image is None:  # late: skip it without decoding
                 self.frames_dropped += 1
                 continue
-            if period:
-                time.sleep(max(0.0, start + (position - 1) * period - time.monotonic()))
             frame = Frame(image=image, index=position - 1, timestamp=time.time(), camera=self.camera)
             self.frames_read += 1
             yield frame
