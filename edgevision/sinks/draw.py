@@ -54,15 +54,20 @@ def _label(
     image: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int], scale: float, repeats: bool = True
 ) -> None:
     """A filled tag with ``text`` whose bottom-left corner is at (x, y), kept inside the image;
-    ``repeats``: the text comes back in later frames, so its rendered tag is kept and copied,
-    else it is drawn straight into the frame."""
-    (w, h), baseline = cv2.getTextSize(text, FONT, scale, _thickness(scale))
-    height, width = h + baseline + 3, w + 5
+    ``repeats``: the text comes back in later frames, so its rendered tag is kept and copied
+    (its size with it: measuring the text again cost a tenth of the drawing), else it is drawn
+    straight into the frame."""
+    if repeats:
+        tag = _repeated_tag(text, color, scale)
+        height, width = tag.shape[:2]
+    else:
+        (w, h), baseline = cv2.getTextSize(text, FONT, scale, _thickness(scale))
+        height, width = h + baseline + 3, w + 5
     x = min(max(x, 0), max(0, image.shape[1] - width + 1))
     top = min(max(y, height - 1), image.shape[0]) - height + 1
     region = image[top : top + height, x : x + width]
     if repeats:
-        region[...] = _repeated_tag(text, color, scale)[: region.shape[0], : region.shape[1]]
+        region[...] = tag[: region.shape[0], : region.shape[1]]
     else:
         _draw_tag(region, text, color, scale, h)
 
