@@ -154,10 +154,22 @@ def serial_loop(model: Model, source_spec: str, frames: int, decode_threads: int
     return _timed_loop(source_spec, frames, decode_threads, read_infer_draw)
 
 
+def thread_candidates(cpu_count: int | None = None) -> range:
+    """Interpreter thread counts worth probing: 1 to one less than the cores, at least 1.
+
+    In the pipeline, capture and decoding (and drawing) run beside inference: an interpreter
+    on every core has the fastest invoke alone and slows everything else. On 2 cores two
+    interpreter threads gave 0.76-0.81 of the decoder's fps end to end against 0.90-0.94 with
+    one, and a worse live latency (docs/performance.md).
+    """
+    cores = cpu_count if cpu_count is not None else os.cpu_count() or 1
+    return range(1, max(1, cores - 1) + 1)
+
+
 def probe_threads(model_path: Path, options: ModelOptions) -> int:
-    """The interpreter thread count with the fastest invoke, tried from 1 to the core count."""
+    """The interpreter thread count with the fastest invoke among :func:`thread_candidates`."""
     best_threads, best_ms = 1, float("inf")
-    for threads in range(1, (os.cpu_count() or 1) + 1):
+    for threads in thread_candidates():
         model = Model(model_path, ModelOptions(**{**options.__dict__, "threads": threads}))
         mean = invoke_only(model, THREAD_PROBE_RUNS)["mean"]
         log.info("threads=%d: %.2f ms per invoke", threads, mean)

@@ -13,7 +13,7 @@ if [ -n "${2:-}" ]; then compare=(--compare "$2"); fi
 for threads in 1 2; do
   json="${out%.json}-threads$threads.json"
   edgevision bench --model models/digit_detector.tflite "${compare[@]}" --source "$clip" \
-    --frames 300 --threads "$threads" --json > "$json"
+    --frames 300 --repeat 5 --threads "$threads" --json > "$json"
   # The text report of the same run (one run per thread count: the live-rate part takes seconds).
   python -c 'import json, sys; from edgevision.bench import format_report; print(format_report(json.load(open(sys.argv[1]))))' "$json"
 done

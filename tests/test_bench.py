@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 import pytest
@@ -117,3 +118,18 @@ def test_text_report_names_each_measurement(tmp_path):
     assert "(limit 2 x (decode + invoke) = " in result.stdout
     assert "(10 frames, decode threads 3)" in result.stdout
     assert "[median of 3 runs: " in result.stdout
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, [1]), (2, [1]), (4, [1, 2, 3]), (8, list(range(1, 8)))])
+def test_thread_probe_leaves_a_core_for_capture_and_decoding(cores, expected):
+    assert list(bench.thread_candidates(cores)) == expected
+
+
+def test_run_with_threads_auto_uses_a_probed_count(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", frames=3, fps=CLIP_FPS, size=(320, 180))
+    result = edgevision("run", "--model", build_model("ssd", "uint8"), "--source", clip, "--threads", "auto")
+    assert result.returncode == 0, result.stderr
+    assert len(result.json_lines()) == 3
+    chosen = re.search(r"--threads auto: using (\d+) interpreter threads", result.stderr)
+    assert chosen is not None, result.stderr
+    assert int(chosen.group(1)) in bench.thread_candidates()
