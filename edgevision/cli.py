@@ -126,7 +126,7 @@ def cli(ctx: click.Context, debug: bool, log_level: str) -> None:
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
 @click.option("--loop", is_flag=True, help="Play a file source again when it ends.")
 @click.option("--realtime", is_flag=True, help="Pace a file at its frame rate, dropping late frames.")
-@click.option("--threads", type=THREADS, help="Interpreter threads, or 'auto' to probe at start.")
+@click.option("--threads", type=THREADS, help="Interpreter threads, or 'auto' to probe 1 to cores-1 at start.")
 @click.option("--decode-threads", type=int, callback=_decode_threads, help=DECODE_THREADS_HELP)
 @click.option("--delegate", help="edgetpu, gpu, or a delegate library path.")
 @click.option("--delegate-fallback", type=click.Choice(["cpu", "fail"]), default="cpu", show_default=True,
@@ -181,7 +181,7 @@ def inspect(model: Path, as_json: bool, labels: Path | None, delegate: str | Non
 @click.option("--source", default="demo", show_default=True, help="Video file or stream to read.")
 @click.option("--frames", type=click.IntRange(min=10), default=300, show_default=True,
               help="Frames per measurement (and the minimum number of invokes).")
-@click.option("--threads", type=THREADS, help="Interpreter threads, or 'auto'.")
+@click.option("--threads", type=THREADS, help="Interpreter threads, or 'auto' (probes 1 to cores-1).")
 @click.option("--decode-threads", type=int, callback=_decode_threads, help=DECODE_THREADS_HELP)
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
               help="Runs of decode-only, end-to-end and the serial loop, interleaved; each reports its median.")
