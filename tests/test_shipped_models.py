@@ -72,12 +72,13 @@ def test_segmenter_floor() -> None:
     size = model.input_shape[1]
     comp = SceneComposer(load_split("test"), photos("test"), seed=SEED, style=SEGMENTATION_STYLE)
     conf = np.zeros((11, 11), np.int64)
-    for _ in range(40):
+    for _ in range(120):
         s = stretch(comp.compose(240, 240), size, size, with_mask=True)
         conf += confusion(np.argmax(model(s.image)[0], axis=-1), s.mask, 11)
-    # 0.72 on these 40 scenes (0.63 for the narrower model before); the export report measures
-    # 0.776 on 300 held-out scenes (the target is 0.80).
-    assert mean_iou(conf)["mIoU"] >= 0.65
+    # 0.767 on these 120 scenes, 0.728 for a retrain of the same recipe (on the first 40 alone
+    # 0.725 and 0.641: too few scenes for a floor). The export report measures 0.776 on 300
+    # held-out scenes (the target is 0.80).
+    assert mean_iou(conf)["mIoU"] >= 0.70
 
 
 def test_demo_clip() -> None:
