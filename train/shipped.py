@@ -301,7 +301,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
     """The FCN on composed scenes: per-pixel background + ten digit classes, 160x160 RGB.
 
     Seven pretraining epochs, not eight, pay for the wide encoder's slower steps: with eight it
-    took 16.0 minutes on a slow day, over the 15-minute budget (docs/training.md)."""
+    took 16.0 minutes on a slow day, over the 15-minute budget; with seven 12.4-13.3 minutes on
+    the AMD VNNI machine but 19.7 on the slower Intel Xeon (docs/training.md)."""
     from export.pipeline import ExportJob, HeldOut, export_and_report
     from train import pretrain, segment
     from train.digits import LABELS, load_split
