@@ -89,7 +89,7 @@ def export(model, output, quantization, io_dtype, per_tensor, per_class_nms, cal
     elif recipe.task == "segmentation":
         from train.segment import inference_model
 
-        net = inference_model(net)
+        net = inference_model(net, recipe.size)
     h, w = recipe.size
     heldout = HeldOut(list(val_set.images), labels=val_set.labels, masks=None if val_set.masks is None else list(val_set.masks),
                       boxes=val_set.boxes, classes=val_set.classes)

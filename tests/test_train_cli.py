@@ -134,11 +134,12 @@ def _mask_dataset(root: Path, n: int = 14) -> Path:
     return root
 
 
-def test_train_segment_export_round_trip(tmp_path: Path) -> None:
-    """Train a segmenter on image + mask pairs and export it: the files give input-sized class
-    maps that follow the Keras model they came from (float32 exactly; int8 within int8 error
-    of a one-epoch model, on average over the dataset, as a share of the scores' range: they
-    are logits)."""
+@pytest.mark.parametrize("size, crop", [(32, None), (64, 32)])
+def test_train_segment_export_round_trip(tmp_path: Path, size: int, crop: int | None) -> None:
+    """Train a segmenter on image + mask pairs (whole, or random crops) and export it: the files
+    give input-sized class maps that follow the Keras model they came from (float32 exactly; int8
+    within int8 error of a one-epoch model, on average over the dataset, as a share of the scores'
+    range: they are logits)."""
     import keras
 
     from edgevision.inference.modelfile import read_model_file
@@ -147,13 +148,16 @@ def test_train_segment_export_round_trip(tmp_path: Path) -> None:
 
     data = _mask_dataset(tmp_path / "data")
     run = tmp_path / "run"
-    result = edgevision("train", "segment", data, "--size", "32", "--epochs", "1", "--batch", "4",
+    crop_option = [] if crop is None else ["--crop", crop]
+    result = edgevision("train", "segment", data, "--size", size, *crop_option, "--epochs", "1", "--batch", "4",
                         "--out", run, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    net = inference_model(keras.models.load_model(run / "final.keras", custom_objects=custom_objects(2)))
+    trained = keras.models.load_model(run / "final.keras", custom_objects=custom_objects(2))
+    assert trained.input.shape[1] == (crop or size)
+    net = inference_model(trained, (size, size))
     # Over every image (2% of the range when measured): one image of a one-epoch int8 model can be
     # off far more on its own.
-    images = np.stack([cv2.resize(cv2.imread(str(path)), (32, 32))[..., ::-1]
+    images = np.stack([cv2.resize(cv2.imread(str(path)), (size, size))[..., ::-1]
                        for path in sorted((data / "images").glob("*.png"))])
     expected = net.predict((images.astype(np.float32) - 127.5) / 127.5, verbose=0)
     for quantization, mean_error in (("--float32", 1e-4), ("--int8", 0.05 * np.ptp(expected))):
@@ -162,9 +166,18 @@ def test_train_segment_export_round_trip(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr[-2000:]
         assert read_model_file(out).metadata.labels == ["background", "block"]
         lite = LiteModel(out.read_bytes(), 127.5, 127.5)
-        assert lite.outputs[0]["shape"].tolist() == [1, 32, 32, 2]
+        assert lite.outputs[0]["shape"].tolist() == [1, size, size, 2]
         got = np.stack([lite(np.ascontiguousarray(image))[0] for image in images])
         assert np.abs(got - expected).mean() < mean_error, quantization
+
+
+@pytest.mark.parametrize("crop", ["48", "96"])
+def test_bad_segmenter_crop(tmp_path: Path, crop: str) -> None:
+    out = tmp_path / "run"
+    result = edgevision("train", "segment", _mask_dataset(tmp_path / "data"), "--size", "64", "--crop", crop,
+                        "--out", out)
+    _fails_cleanly(result, f"--crop {crop}", "multiple of 32 no larger than --size 64")
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("size, needle", [("192x", "192x"), ("20x256", "64-1024"), ("200x256", "multiples of 16")])

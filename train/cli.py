@@ -137,18 +137,22 @@ def detect_cmd(data, fmt, annotations, size, steps, run_dir, epochs, batch, vali
 @train.command("segment")
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--size", type=click.IntRange(32, 1024), default=160, show_default=True, help="Square input size.")
+@click.option("--crop", type=click.IntRange(32, 1024), default=None,
+              help="Train on random square crops of this side (cheaper steps); the model still exports at --size.")
 @common
-def segment_cmd(data, size, run_dir, epochs, batch, validation_split, strategy, time_budget, seed):
+def segment_cmd(data, size, crop, run_dir, epochs, batch, validation_split, strategy, time_budget, seed):
     """DATA has images/, masks/ (PNG, pixel value = class id) and classes.txt (background first)."""
     from train import segment
     from train.recipe import Recipe
 
     if size % 32:
         raise UsageError(f"--size {size}: must be a multiple of 32")
+    if crop is not None and (crop % 32 or crop > size):
+        raise UsageError(f"--crop {crop}: must be a multiple of 32 no larger than --size {size}")
     recipe = Recipe("segmentation", "fcn", [], (size, size), segment.MEAN, segment.STD, False,
                     {"format": "masks", "path": str(data)}, validation_split, seed)
     tr, va = _start(recipe, run_dir)
-    cfg = segment.SegmenterTraining(run_dir=run_dir, num_classes=len(recipe.labels), size=size, batch=batch,
-                                    epochs=epochs, strategy=strategy, time_budget_s=time_budget)
+    cfg = segment.SegmenterTraining(run_dir=run_dir, num_classes=len(recipe.labels), size=size, crop=crop,
+                                    batch=batch, epochs=epochs, strategy=strategy, time_budget_s=time_budget)
     segment.train(cfg, (tr.images, tr.masks), (va.images, va.masks))
     click.echo(f"trained {run_dir / 'final.keras'}; export with: edgevision export {run_dir} -o model.tflite", err=True)

@@ -297,7 +297,7 @@ def classifier(run_dir: Path, skip_train: bool = False, epochs: int = 40,
 
 def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
               time_budget_s: float | None = None, pool_size: int = 10000, layer_pool_size: int = 12000,
-              pretrain_epochs: int = 7, pretrain_steps: int = 375, **_) -> None:
+              pretrain_epochs: int = 7, pretrain_steps: int = 375, crop: int | None = None, **_) -> None:
     """The FCN on composed scenes: per-pixel background + ten digit classes, 160x160 RGB.
 
     Seven pretraining epochs, not eight, pay for the wide encoder's slower steps: with eight it
@@ -311,7 +311,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
 
     train_digits, val_digits = load_split("train").split(0.1, seed=SEED)
     train_photos = photos("train")
-    cfg = segment.SegmenterTraining(run_dir=run_dir, epochs=epochs, time_budget_s=time_budget_s, verbose=2)
+    cfg = segment.SegmenterTraining(run_dir=run_dir, epochs=epochs, crop=crop, time_budget_s=time_budget_s,
+                                   verbose=2)
     style = segment.SEGMENTATION_STYLE
     t0 = time.monotonic()
     if skip_train:
@@ -356,7 +357,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
                    "photos (coffee, chelsea, rocket)"),
     )
     # int8 I/O: requantizing the 160x160x11 output to uint8 took 0.3 of its 1.1 ms invoke.
-    result = export_and_report(segment.inference_model(model), job, MODELS / "digit_segmenter.tflite", "int8",
+    exported = segment.inference_model(model, (cfg.size, cfg.size))
+    result = export_and_report(exported, job, MODELS / "digit_segmenter.tflite", "int8",
                                report_dir=MODELS / "reports", io_dtype="int8")
     log.info("digit_segmenter: %s", json.dumps({k: result.report[k] for k in ("size_bytes", "latency", "accuracy")})[:1500])
     _card("segmenter", result.report, run_dir, (
