@@ -38,6 +38,11 @@ class SegmenterTraining:
     time_budget_s: float | None = None
     verbose: int = 1
 
+    @property
+    def training_side(self) -> int:
+        """The side of the square inputs the model trains on: the crop's, or the whole scene's."""
+        return min(self.crop or self.size, self.size)
+
 
 def scene_pool(composer: SceneComposer, n: int, size: int, scene_size=(240, 240)) -> tuple[np.ndarray, np.ndarray]:
     """``n`` scenes stretched to ``size``: (uint8 images ``[n, s, s, 3]``, uint8 masks ``[n, s, s]``)."""
@@ -66,8 +71,8 @@ def dataset(images: np.ndarray, masks: np.ndarray, cfg: SegmenterTraining, train
     ds = tf.data.Dataset.from_tensor_slices((images, masks))
     if training:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    if cfg.crop and cfg.crop < cfg.size:
-        ds = ds.map(lambda x, y: _crop(x, y, cfg.crop, training), num_parallel_calls=tf.data.AUTOTUNE)
+    if cfg.training_side < cfg.size:
+        ds = ds.map(lambda x, y: _crop(x, y, cfg.training_side, training), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(cfg.batch)
 
     def prep(x, y):
@@ -89,12 +94,7 @@ def _crop(image, mask, side: int, at_random: bool):
     import tensorflow as tf
 
     both = tf.concat([image, mask[..., None]], axis=-1)
-    if at_random:
-        both = tf.image.random_crop(both, (side, side, 4))
-    else:
-        top = (tf.shape(both)[0] - side) // 2
-        left = (tf.shape(both)[1] - side) // 2
-        both = both[top:top + side, left:left + side]
+    both = tf.image.random_crop(both, (side, side, 4)) if at_random else tf.image.resize_with_crop_or_pad(both, side, side)
     return both[..., :3], both[..., 3]
 
 
@@ -173,8 +173,7 @@ def train(cfg: SegmenterTraining, train_data, val_data, pretrained=None):
     steps = cfg.epochs * int(np.ceil(len(train_data[0]) / cfg.batch))
 
     def build():
-        side = cfg.crop or cfg.size
-        model = fcn_segmenter(cfg.num_classes, (side, side, 3), cfg.width)
+        model = fcn_segmenter(cfg.num_classes, (cfg.training_side, cfg.training_side, 3), cfg.width)
         if pretrained is not None:
             log.info("encoder from pretraining: %d layers", copy_backbone(pretrained, model))
         schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, alpha=0.02)
