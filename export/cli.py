@@ -57,10 +57,9 @@ def export(model, output, quantization, io_dtype, per_tensor, per_class_nms, cal
         raise UsageError(f"{output}: the output must end in .tflite")
     arrays, _ = userdata.read(recipe)
 
-    import keras
-
     from export.convert import SSDPostProcess
     from export.pipeline import ExportJob, HeldOut, edgetpu_check, export_and_report
+    from train.layers import load_model
 
     train_set, val_set = userdata.split(arrays, recipe)
     rng = np.random.default_rng(recipe.seed)
@@ -79,7 +78,7 @@ def export(model, output, quantization, io_dtype, per_tensor, per_class_nms, cal
 
         custom = custom_objects(len(recipe.labels))
     try:
-        net = keras.models.load_model(keras_file, custom_objects=custom)
+        net = load_model(keras_file, custom_objects=custom)
     except (OSError, ValueError) as exc:
         raise UsageError(f"{keras_file}: cannot load the Keras model ({str(exc).splitlines()[0]})") from None
     if recipe.task == "detection":

@@ -28,17 +28,19 @@ def mnist_cnn(num_classes: int = 10, input_shape=(28, 28, 1)):
 def _inverted_residual(x, expand: int, filters: int, stride: int, name: str):
     from keras import layers
 
+    from train.layers import FusedBatchNormalization
+
     inp = x
     c = x.shape[-1]
     if expand != 1:
         x = layers.Conv2D(c * expand, 1, use_bias=False, name=f"{name}_expand")(x)
-        x = layers.BatchNormalization(name=f"{name}_expand_bn")(x)
+        x = FusedBatchNormalization(name=f"{name}_expand_bn")(x)
         x = layers.ReLU(6.0, name=f"{name}_expand_relu")(x)
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
-    x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_dw_bn")(x)
     x = layers.ReLU(6.0, name=f"{name}_dw_relu")(x)
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(x)
-    x = layers.BatchNormalization(name=f"{name}_project_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_project_bn")(x)
     if stride == 1 and c == filters:
         x = layers.Add(name=f"{name}_add")([inp, x])
     return x
@@ -50,10 +52,12 @@ def mobilenet_v2_small(num_classes: int, input_shape=(96, 96, 3), alpha: float =
     import keras
     from keras import layers
 
+    from train.layers import FusedBatchNormalization
+
     c = lambda n: max(8, int(n * alpha) // 8 * 8)  # noqa: E731
     inputs = keras.Input(input_shape, name="image")
     x = layers.Conv2D(c(32), 3, strides=2, padding="same", use_bias=False, name="stem")(inputs)
-    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = FusedBatchNormalization(name="stem_bn")(x)
     x = layers.ReLU(6.0, name="stem_relu")(x)
     # (expansion, channels, repeats, first stride) as in MobileNetV2, trimmed for small inputs.
     settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 3, 2), (6, 96, 2, 1), (6, 160, 2, 2)]
@@ -61,7 +65,7 @@ def mobilenet_v2_small(num_classes: int, input_shape=(96, 96, 3), alpha: float =
         for j in range(n):
             x = _inverted_residual(x, t, c(ch), s if j == 0 else 1, f"block{i}_{j}")
     x = layers.Conv2D(c(640), 1, use_bias=False, name="head")(x)
-    x = layers.BatchNormalization(name="head_bn")(x)
+    x = FusedBatchNormalization(name="head_bn")(x)
     x = layers.ReLU(6.0, name="head_relu")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(0.2, name="dropout")(x)

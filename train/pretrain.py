@@ -109,9 +109,11 @@ def pretrain_backbone(batches, steps_per_epoch: int, run_dir: Path, build: Calla
     (images, labels); saved as ``run_dir/backbone.keras`` and reused from there when a run resumes."""
     import keras
 
+    from train.layers import load_model
+
     path = run_dir / "backbone.keras"
     if path.exists():
-        return keras.models.load_model(path)
+        return load_model(path)
     model = build()
     steps = epochs * steps_per_epoch
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.05)),

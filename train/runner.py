@@ -138,7 +138,7 @@ def fit(build: Callable[[], object], dataset, validation, run_dir: Path, epochs:
     run (inference-mode losses were twice the training-mode ones here), so validation loss in
     inference mode is no guide to a "best" checkpoint either.
     """
-    import keras
+    from train.layers import load_model
 
     use_mixed_precision_if_gpu()
     dist = select_strategy(strategy)
@@ -146,7 +146,7 @@ def fit(build: Callable[[], object], dataset, validation, run_dir: Path, epochs:
     with dist.scope():
         if initial_epoch:
             log.info("resuming %s after epoch %d", run_dir, initial_epoch)
-            model = keras.models.load_model(run_dir / "last.keras", custom_objects=custom_objects)
+            model = load_model(run_dir / "last.keras", custom_objects=custom_objects)
         else:
             model = build()
     if initial_epoch < epochs:
@@ -159,9 +159,9 @@ def fit(build: Callable[[], object], dataset, validation, run_dir: Path, epochs:
 
 def finalize(run_dir: Path, batches, custom_objects: dict | None = None, steps: int = 40):
     """``last.keras`` with recalibrated batch-norm statistics, saved as ``final.keras``."""
-    import keras
+    from train.layers import load_model
 
-    model = keras.models.load_model(run_dir / "last.keras", custom_objects=custom_objects)
+    model = load_model(run_dir / "last.keras", custom_objects=custom_objects)
     recalibrate_batchnorm(model, batches, steps)
     model.save(run_dir / "final.keras")
     return model

@@ -155,12 +155,11 @@ def detector_schedule(pool_size: int, crop_pool_size: int, pretrain_epochs: int,
 
 
 def export_detector(run_dir: Path, spec, train_digits, train_photos, schedule: str) -> None:
-    import keras
-
     from export.convert import SSDPostProcess
     from export.pipeline import ExportJob, export_and_report
     from train import detect
     from train.digits import LABELS
+    from train.layers import load_model
     from train.scenes import SceneComposer
     from train.ssd import inference_model
 
@@ -171,8 +170,7 @@ def export_detector(run_dir: Path, spec, train_digits, train_photos, schedule: s
         batches = (detect.normalize(np.stack([detect.stretch_image(comp.compose(320, 180), spec)
                                               for _ in range(32)])) for _ in iter(int, 1))
         runner.finalize(run_dir, batches, detect.custom_objects(10))
-    model = inference_model(keras.models.load_model(run_dir / "final.keras",
-                                                    custom_objects=detect.custom_objects(10)))
+    model = inference_model(load_model(run_dir / "final.keras", custom_objects=detect.custom_objects(10)))
     calib = SceneComposer(train_digits, train_photos, seed=SEED + 3)
     representative = [detect.stretch_image(calib.compose(320, 180), spec) for _ in range(200)]
     job = ExportJob(
@@ -256,9 +254,9 @@ def classifier(run_dir: Path, skip_train: bool = False, epochs: int = 40,
                                       verbose=2)
     t0 = time.monotonic()
     if skip_train:
-        import keras
+        from train.layers import load_model
 
-        model = keras.models.load_model(run_dir / "final.keras")
+        model = load_model(run_dir / "final.keras")
     else:
         model = classify.train(cfg, train_d.images[..., None], train_d.labels,
                                val_d.images[..., None], val_d.labels, 10)
@@ -316,10 +314,9 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 3,
     style = segment.SEGMENTATION_STYLE
     t0 = time.monotonic()
     if skip_train:
-        import keras
+        from train.layers import load_model
 
-        model = keras.models.load_model(run_dir / "final.keras",
-                                        custom_objects=segment.custom_objects(11))
+        model = load_model(run_dir / "final.keras", custom_objects=segment.custom_objects(11))
     else:
         train_data = compose_in_workers(partial(segment.scene_pool, size=cfg.size),
                                         SceneComposer(train_digits, train_photos, SEED, segment.TRAINING_STYLE),

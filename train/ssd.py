@@ -141,9 +141,11 @@ def _conv(x, filters: int, stride: int = 1, name: str = ""):
     import keras
     from keras import layers
 
+    from train.layers import FusedBatchNormalization
+
     x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv",
                       kernel_initializer=keras.initializers.HeNormal())(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = FusedBatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(6.0, name=f"{name}_relu")(x)
 
 
@@ -151,8 +153,10 @@ def _dw(x, filters: int, stride: int = 1, name: str = ""):
     """Depthwise-separable block (MobileNet v1 style): cheap on CPUs and the Edge TPU."""
     from keras import layers
 
+    from train.layers import FusedBatchNormalization
+
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
-    x = layers.BatchNormalization(name=f"{name}_dwbn")(x)
+    x = FusedBatchNormalization(name=f"{name}_dwbn")(x)
     x = layers.ReLU(6.0, name=f"{name}_dwrelu")(x)
     return _pointwise(x, filters, name)
 
@@ -161,8 +165,10 @@ def _pointwise(x, filters: int, name: str):
     """1x1 convolution, batch norm, ReLU6 (the second half of a depthwise-separable block)."""
     from keras import layers
 
+    from train.layers import FusedBatchNormalization
+
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
-    x = layers.BatchNormalization(name=f"{name}_pwbn")(x)
+    x = FusedBatchNormalization(name=f"{name}_pwbn")(x)
     return layers.ReLU(6.0, name=f"{name}_pwrelu")(x)
 
 
