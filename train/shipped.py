@@ -298,7 +298,7 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
               pretrain_epochs: int = 7, pretrain_steps: int = 375, crop: int | None = None, **_) -> None:
     """The FCN on composed scenes: per-pixel background + ten digit classes, 160x160 RGB.
 
-    Seven pretraining epochs, then four scene epochs: a fourth scene epoch gained about 0.02 of
+    Seven pretraining epochs, then four scene epochs: a fourth scene epoch gained about 0.015 of
     held-out mIoU, paid for by batch normalization on the fused kernel (a fifth off a scene step);
     13.7 minutes on the AMD VNNI machine, where three epochs with Keras' batch norm took 12.1-12.4
     and 19.7 on a slow Intel Xeon (docs/training.md)."""
