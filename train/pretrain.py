@@ -104,9 +104,11 @@ def layer_pool(composer: SceneComposer, n: int, size: int = 96, heights: tuple[f
     return backgrounds, alphas, labels
 
 
-def pretrain_backbone(batches, steps_per_epoch: int, run_dir: Path, build: Callable[[], object], epochs: int = 4):
+def pretrain_backbone(batches, steps_per_epoch: int, run_dir: Path, build: Callable[[], object], epochs: int = 4,
+                      learning_rate: float = 2e-3):
     """Trains ``build()`` (an uncompiled softmax classifier of crops) on endless ``batches`` of
-    (images, labels); saved as ``run_dir/backbone.keras`` and reused from there when a run resumes."""
+    (images, labels) with Adam and a cosine decay from ``learning_rate``; saved as
+    ``run_dir/backbone.keras`` and reused from there when a run resumes."""
     import keras
 
     from train.layers import load_model
@@ -116,7 +118,8 @@ def pretrain_backbone(batches, steps_per_epoch: int, run_dir: Path, build: Calla
         return load_model(path)
     model = build()
     steps = epochs * steps_per_epoch
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.05)),
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
     model.fit(batches, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=2)
     run_dir.mkdir(parents=True, exist_ok=True)

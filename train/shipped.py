@@ -301,7 +301,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
     Seven pretraining epochs, then four scene epochs: a fourth scene epoch gained about 0.015 of
     held-out mIoU, paid for by batch normalization on the fused kernel (a fifth off a scene step);
     13.7 minutes on the AMD VNNI machine, where three epochs with Keras' batch norm took 12.1-12.4
-    and 19.7 on a slow Intel Xeon (docs/training.md)."""
+    and 19.7 on a slow Intel Xeon (docs/training.md). The pretraining's learning rate is 6e-3:
+    at 2e-3 the wide encoder named 77% of fresh crops after three epochs, at 4e-3-8e-3 87%."""
     from export.pipeline import ExportJob, HeldOut, export_and_report
     from train import pretrain, segment
     from train.digits import LABELS, load_split
@@ -330,7 +331,7 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
         pretrained = pretrain.pretrain_backbone(pretrain.recombined_batches(*layers, pretrain.BATCH, seed=SEED),
                                                 pretrain_steps, run_dir,
                                                 lambda: encoder_classifier(96, pretrain.NOT_A_DIGIT + 1),
-                                                epochs=pretrain_epochs)
+                                                epochs=pretrain_epochs, learning_rate=6e-3)
         log.info("encoder pretrained on %d backgrounds and digits after %.0f s", layer_pool_size,
                  time.monotonic() - t0)
         model = segment.train(cfg, train_data, val_data, pretrained=pretrained)
