@@ -140,10 +140,9 @@ def test_train_segment_export_round_trip(tmp_path: Path, size: int, crop: int | 
     give input-sized class maps that follow the Keras model they came from (float32 exactly; int8
     within int8 error of a one-epoch model, on average over the dataset, as a share of the scores'
     range: they are logits)."""
-    import keras
-
     from edgevision.inference.modelfile import read_model_file
     from export.litert import LiteModel
+    from train.layers import load_model
     from train.segment import custom_objects, inference_model
 
     data = _mask_dataset(tmp_path / "data")
@@ -152,7 +151,7 @@ def test_train_segment_export_round_trip(tmp_path: Path, size: int, crop: int | 
     result = edgevision("train", "segment", data, "--size", size, *crop_option, "--epochs", "1", "--batch", "4",
                         "--out", run, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    trained = keras.models.load_model(run / "final.keras", custom_objects=custom_objects(2))
+    trained = load_model(run / "final.keras", custom_objects=custom_objects(2))
     assert trained.input.shape[1] == (crop or size)
     net = inference_model(trained, (size, size))
     # Over every image (2% of the range when measured): one image of a one-epoch int8 model can be

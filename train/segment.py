@@ -135,7 +135,7 @@ def make_foreground_loss(foreground_weight: float = 3.0):
 
 
 def custom_objects(num_classes: int) -> dict:
-    """What ``keras.models.load_model`` needs to read a segmenter run's checkpoints."""
+    """The losses ``train.layers.load_model`` needs to read a segmenter run's checkpoints."""
     return {"pixel_loss": make_pixel_loss(num_classes), "foreground_loss": make_foreground_loss()}
 
 
