@@ -57,16 +57,21 @@ def train() -> None:
     pass
 
 
-def _start(recipe, run_dir: Path):
-    """Reads and checks the whole dataset before anything is written, then saves the recipe."""
-    from train import userdata
+def _start(recipe, run_dir: Path, strategy: str, time_budget: float | None):
+    """Reads and checks the whole dataset before anything is written, starts the distribution
+    strategy, then saves the recipe."""
+    from train import runner, userdata
 
-    arrays, names = userdata.read(recipe)
+    if runner.several_workers(strategy) and time_budget is not None:
+        raise UsageError("--time-budget: not with several workers (each would stop at its own step and "
+                         "leave the others waiting); give --epochs instead")
+    arrays, names = userdata.read(recipe)  # no TensorFlow (see below), so bad data fails fast
     recipe.labels = names
     if len(arrays.images) < 2:
         raise UsageError(f"{recipe.data.get('path')}: {len(arrays.images)} image(s); training needs at least 2")
     recipe.command = " ".join(shlex.quote(a) for a in ["edgevision", *sys.argv[1:]])
     train_set, val_set = userdata.split(arrays, recipe)
+    runner.select_strategy(strategy)  # before any TensorFlow op: see runner.select_strategy
     recipe.save(run_dir)
     return train_set, val_set
 
@@ -89,7 +94,7 @@ def classify(data, model, size, grayscale, run_dir, epochs, batch, validation_sp
                                         batch=batch, epochs=epochs, strategy=strategy, time_budget_s=time_budget)
     recipe = Recipe("classification", model, [], (size, size), cfg.mean, cfg.std, grayscale,
                     {"format": "folder", "path": str(data)}, validation_split, seed)
-    tr, va = _start(recipe, run_dir)
+    tr, va = _start(recipe, run_dir, strategy, time_budget)
     recipe_mod.train(cfg, tr.images, tr.labels, va.images, va.labels, len(recipe.labels))
     click.echo(f"trained {run_dir / 'final.keras'}; export with: edgevision export {run_dir} -o model.tflite", err=True)
 
@@ -118,7 +123,7 @@ def detect_cmd(data, fmt, annotations, size, steps, run_dir, epochs, batch, vali
     recipe = Recipe("detection", "ssd", [], size, MEAN, STD, False,
                     {"format": fmt, "path": str(data), "annotations": str(annotations) if annotations else None},
                     validation_split, seed, spec_to_json(spec))
-    tr, va = _start(recipe, run_dir)
+    tr, va = _start(recipe, run_dir, strategy, time_budget)
     encoder = TargetEncoder(spec.anchors())
 
     def encode(arrays):
@@ -151,7 +156,7 @@ def segment_cmd(data, size, crop, run_dir, epochs, batch, validation_split, stra
         raise UsageError(f"--crop {crop}: must be a multiple of 32 no larger than --size {size}")
     recipe = Recipe("segmentation", "fcn", [], (size, size), segment.MEAN, segment.STD, False,
                     {"format": "masks", "path": str(data)}, validation_split, seed)
-    tr, va = _start(recipe, run_dir)
+    tr, va = _start(recipe, run_dir, strategy, time_budget)
     cfg = segment.SegmenterTraining(run_dir=run_dir, num_classes=len(recipe.labels), size=size, crop=crop,
                                     batch=batch, epochs=epochs, strategy=strategy, time_budget_s=time_budget)
     segment.train(cfg, (tr.images, tr.masks), (va.images, va.masks))

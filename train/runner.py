@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -12,21 +13,39 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def several_workers(kind: str = "auto") -> bool:
+    """Whether ``kind`` means training across machines: ``multiworker``, or ``auto`` with a
+    ``TF_CONFIG`` that names several workers."""
+    from edgevision.errors import UsageError
+
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        workers = len(config.get("cluster", {}).get("worker", []))
+    except (ValueError, AttributeError) as e:
+        raise UsageError(f"TF_CONFIG: not a JSON object with cluster.worker addresses ({e}); "
+                         "see docs/training.md") from None
+    return kind == "multiworker" or (kind == "auto" and workers > 1)
+
+
+@functools.cache
 def select_strategy(kind: str = "auto"):
-    """A ``tf.distribute`` strategy for this machine.
+    """The ``tf.distribute`` strategy for this machine, made once per process.
 
     ``auto``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several workers,
     ``MirroredStrategy`` with two or more GPUs, one GPU or the CPU otherwise. ``kind`` may also
-    be ``default``, ``mirrored`` or ``multiworker``.
+    be ``default``, ``mirrored`` or ``multiworker``. TensorFlow sets up the collective ops of
+    several workers only before its first op, so the train commands call this before they read
+    any data, and :func:`fit` gets the same object back.
     """
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    if kind == "auto":
-        workers = len(json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", []))
-        kind = "multiworker" if workers > 1 else "mirrored" if len(gpus) > 1 else "default"
+    if several_workers(kind):
+        kind = "multiworker"
+    elif kind == "auto":
+        kind = "mirrored" if len(gpus) > 1 else "default"
     if kind == "multiworker":
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = _multi_worker_strategy()
     elif kind == "mirrored":
         strategy = tf.distribute.MirroredStrategy()
     elif kind == "default":
@@ -36,6 +55,29 @@ def select_strategy(kind: str = "auto"):
     log.info("strategy %s, %d replica(s), %d GPU(s)", type(strategy).__name__,
              strategy.num_replicas_in_sync, len(gpus))
     return strategy
+
+
+def _multi_worker_strategy():
+    """``tf.distribute.MultiWorkerMirroredStrategy`` whose ``reduce`` takes what Keras 3 gives it.
+
+    Keras 3's ``fit`` fails across several workers (keras-team/keras#20585, open in Keras 3.15):
+    before its first step it reduces a whole ``(x, y)`` batch in one ``reduce`` call (made for one
+    distributed value; MirroredStrategy happens to accept a structure), and after each step it
+    reduces the scalar losses with ``axis=0``. This reduces each tensor of a structure on its own,
+    and scalars across workers only, which is what Keras means."""
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            parent = super().reduce
+
+            def one(v):
+                rank = self.experimental_local_results(v)[0].shape.rank
+                return parent(reduce_op, v, None if rank == 0 else axis)
+
+            return tf.nest.map_structure(one, value)
+
+    return MultiWorkerMirroredStrategy()
 
 
 def use_mixed_precision_if_gpu() -> bool:
