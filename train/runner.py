@@ -47,7 +47,10 @@ def select_strategy(kind: str = "auto"):
     if kind == "multiworker":
         strategy = _multi_worker_strategy()
     elif kind == "mirrored":
-        strategy = tf.distribute.MirroredStrategy()
+        # One replica per GPU; without GPUs, per logical CPU (one, unless a program splits the CPU
+        # into several before TensorFlow starts, as tests/test_train_distributed.py does).
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
     elif kind == "default":
         strategy = tf.distribute.get_strategy()
     else:
