@@ -63,3 +63,18 @@ def test_models_with_the_fused_layer_save_and_load(tmp_path: Path) -> None:
     assert isinstance(loaded.get_layer("bn"), FusedBatchNormalization)
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6, atol=1e-6)
+
+
+def test_fused_layer_under_mixed_precision() -> None:
+    """On a GPU the recipes compute in float16 with float32 variables (``runner.
+    use_mixed_precision_if_gpu``): the fused layer takes and gives float16 there, keeps float32
+    statistics, and agrees with Keras' layer to float16's precision."""
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.normal(2.0, 3.0, (8, 16, 16, 5)).astype(np.float16))
+    plain = keras.layers.BatchNormalization(momentum=0.9, dtype="mixed_float16")
+    fused = FusedBatchNormalization(momentum=0.9, dtype="mixed_float16")
+    want, have = plain(x, training=True), fused(x, training=True)
+    assert have.dtype == tf.float16 and fused.moving_mean.dtype == tf.float32
+    np.testing.assert_allclose(np.asarray(have, np.float32), np.asarray(want, np.float32), atol=1e-2)
+    np.testing.assert_allclose(fused.moving_mean, plain.moving_mean, rtol=1e-3, atol=1e-3)
+    assert not np.allclose(fused.moving_mean, 0.0)
