@@ -103,6 +103,7 @@ def test_train_export_run_round_trip(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     for name in ("final.keras", "last.keras", "history.csv", "curves.png", "recipe.json"):
         assert (run / name).is_file(), name
+    assert list((run / "tensorboard").rglob("events.out.tfevents.*")), "no TensorBoard logs"
     out = tmp_path / "block.tflite"
     result = edgevision("export", run, "-o", out, "--edgetpu", "--per-class-nms", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -168,6 +169,37 @@ def test_train_segment_export_round_trip(tmp_path: Path, size: int, crop: int | 
         assert lite.outputs[0]["shape"].tolist() == [1, size, size, 2]
         got = np.stack([lite(np.ascontiguousarray(image))[0] for image in images])
         assert np.abs(got - expected).mean() < mean_error, quantization
+
+
+def test_killed_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """Killed mid-run (SIGKILL, as by a power cut), the same command carries on from the last
+    finished epoch: its checkpoint, and one history with every epoch once."""
+    import csv
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cli_runner import REPO
+
+    data = _mask_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    args = ["train", "segment", str(data), "--size", "32", "--batch", "4", "--out", str(run)]
+    proc = subprocess.Popen([sys.executable, "-m", "edgevision", *args, "--epochs", "200"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = run / "history.csv"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(history.read_text().splitlines() if history.exists() else []) < 3:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(history.read_text().splitlines()) - 1
+    assert 2 <= done < 200
+    result = edgevision(*args, "--epochs", done + 1, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming {run} after epoch {done}" in result.stderr
+    assert [int(row["epoch"]) for row in csv.DictReader(history.open())] == list(range(done + 1))
+    assert (run / "final.keras").is_file()
 
 
 @pytest.mark.parametrize("crop", ["48", "96"])
