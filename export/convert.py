@@ -20,7 +20,7 @@ from ai_edge_litert import schema_py_generated as schema
 import keras
 
 from export.flatbuffer import pack, unpack
-from export.ssd_uint8 import uint8_postprocess_inputs
+from export.ssd_uint8 import POSTPROCESS_OP, custom_code, uint8_postprocess_inputs
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +143,28 @@ def convert(
     flat = unpack(tflite_model)
     if quantization == "int8" and postprocess is not None:
         uint8_postprocess_inputs(flat)
+    if postprocess is not None:
+        outputs_in_postprocess_order(flat)
     strip_intermediate_names(flat)
     tflite_model = pack(flat, len(tflite_model))
     log.info("converted %s to %s TFLite (%d bytes)", model.name, quantization, len(tflite_model))
     return tflite_model
+
+
+def outputs_in_postprocess_order(model: schema.ModelT) -> None:
+    """Lists the model's outputs as ``TFLite_Detection_PostProcess`` writes them: boxes, classes,
+    scores, count (in place).
+
+    The converter orders them by its own names for them (classes, count, boxes, scores here).
+    Consumers that take the outputs by position, as Frigate does, or by the metadata's order of
+    output descriptions, as MediaPipe does, need the op's order, which every published SSD has.
+    """
+    graph = model.subgraphs[0]
+    codes = model.operatorCodes
+    op = next(op for op in graph.operators if custom_code(codes[op.opcodeIndex]) == POSTPROCESS_OP)
+    if sorted(int(i) for i in graph.outputs) != sorted(int(i) for i in op.outputs):
+        raise ValueError(f"the model's outputs are not the four of {POSTPROCESS_OP}")
+    graph.outputs = list(op.outputs)
 
 
 def strip_intermediate_names(model: schema.ModelT) -> None:

@@ -39,7 +39,7 @@ def uint8_postprocess_inputs(model: schema.ModelT) -> None:
     """
     graph = model.subgraphs[0]
     codes = model.operatorCodes
-    custom = [op for op in graph.operators if _custom_code(codes[op.opcodeIndex]) == POSTPROCESS_OP]
+    custom = [op for op in graph.operators if custom_code(codes[op.opcodeIndex]) == POSTPROCESS_OP]
     if len(custom) != 1:
         raise ValueError(f"expected one {POSTPROCESS_OP} op, found {len(custom)}")
     boxes_in, scores_in, anchors_in = custom[0].inputs[:3]
@@ -73,7 +73,7 @@ def _quantization(scale: list[float], zero_point: list[int]) -> schema.Quantizat
     return q
 
 
-def _custom_code(code) -> str | None:
+def custom_code(code) -> str | None:
     return code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
 
 

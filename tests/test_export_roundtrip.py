@@ -110,6 +110,13 @@ def test_detector_round_trip(tmp_path: Path) -> None:
         uint8_postprocess_inputs(unpack(tflite))  # a float model has nothing to requantize
     info = parse_model(tmp_path / "d.tflite", tflite)
     assert info.custom_ops == ("TFLite_Detection_PostProcess",) and info.metadata.labels == ["x", "y"]
+    # The outputs are listed as the op writes them (boxes, classes, scores, count): Frigate takes
+    # them by position, MediaPipe by the order of the metadata's output descriptions.
+    for name, content in (("float32", tflite), ("int8", int8)):
+        outputs = LiteModel(content, 127.5, 127.5).outputs
+        op_outputs = parse_model(tmp_path / "d.tflite", content).op_outputs["TFLite_Detection_PostProcess"]
+        assert [int(o["index"]) for o in outputs] == list(op_outputs), name
+        assert [o["shape"].tolist() for o in outputs] == [[1, 5, 4], [1, 5], [1, 5], [1]], name
 
 
 @pytest.mark.parametrize("per_class", [False, True])
