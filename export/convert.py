@@ -91,13 +91,15 @@ def convert(
     quantization: Quantization = "int8",
     representative_images: Iterable[np.ndarray] | None = None,
     io_dtype: IODType = "uint8",
+    output_dtype: IODType | None = None,
     postprocess: SSDPostProcess | None = None,
     per_channel: bool = True,
 ) -> bytes:
     """Convert ``model`` (one float image input, values as the model expects) to TFLite.
 
     For ``int8`` the representative images (each ``[H, W, C]`` float32, already normalized the
-    way the model was trained) calibrate every tensor; inputs and outputs become ``io_dtype``.
+    way the model was trained) calibrate every tensor; inputs and outputs become ``io_dtype``
+    (outputs ``output_dtype`` where given).
     The SSD post-processing op keeps float outputs, as in every published SSD model, and in an
     int8 model takes uint8 inputs (:mod:`export.ssd_uint8`). ``per_channel=False`` gives each
     weight tensor one scale: a smaller file (a scale and a 64-bit zero point per channel add up
@@ -136,7 +138,7 @@ def convert(
             if io_dtype != "float32":
                 converter.inference_input_type = getattr(tf, io_dtype)
                 if postprocess is None:
-                    converter.inference_output_type = getattr(tf, io_dtype)
+                    converter.inference_output_type = getattr(tf, output_dtype or io_dtype)
         elif quantization != "float32":
             raise ValueError(f"unknown quantization {quantization!r}")
         tflite_model = converter.convert()

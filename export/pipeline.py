@@ -65,6 +65,7 @@ class ExportJob:
     postprocess: object | None = None  # export.convert.SSDPostProcess for detection
     grayscale: bool = False
     per_channel: bool = True  # int8 weight scales per output channel, or one per tensor
+    output_dtype: str | None = None  # a quantized model's output type where it differs from its input's
     data_note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -107,7 +108,8 @@ def convert_with_metadata(model, job: ExportJob, quantization: str, io_dtype: st
     normalized = ((np.asarray(im, np.float32) - job.mean) / job.std for im in job.representative)
     tflite = convert(model, quantization=quantization,
                      representative_images=normalized if quantization == "int8" else None,
-                     io_dtype=io_dtype, postprocess=job.postprocess, per_channel=job.per_channel)
+                     io_dtype=io_dtype, output_dtype=job.output_dtype, postprocess=job.postprocess,
+                     per_channel=job.per_channel)
     return md.populate(tflite, model_info(job))
 
 
@@ -154,6 +156,7 @@ def export_and_report(model, job: ExportJob, out: Path, quantization: str = "int
     quantized = convert_with_metadata(model, job, quantization, io_dtype)
     report: dict = {
         "model": out.name, "task": job.task, "quantization": quantization, "io_dtype": io_dtype,
+        "output_dtype": job.output_dtype or io_dtype,
         "labels": job.labels, "normalization": {"mean": job.mean, "std": job.std},
         "data": job.data_note, **job.extra,
     }

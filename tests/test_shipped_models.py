@@ -67,7 +67,8 @@ def test_classifier_floor() -> None:
 def test_segmenter_floor() -> None:
     from train.segment import SEGMENTATION_STYLE
 
-    model, info = _model("digit_segmenter.tflite", np.int8)  # int8 I/O: see its card
+    model, info = _model("digit_segmenter.tflite")  # uint8 input, int8 output: see its card
+    assert model.outputs[0]["dtype"] == np.int8
     assert info.metadata.labels == ["background", *LABELS]
     size = model.input_shape[1]
     comp = SceneComposer(load_split("test"), photos("test"), seed=SEED, style=SEGMENTATION_STYLE)
