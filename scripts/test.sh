@@ -24,4 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[train,dev]'
+# MediaPipe, for tests/test_consumers_mediapipe.py, without its dependencies: they would add
+# opencv-contrib-python, whose cv2 clashes with opencv-python-headless; what its vision tasks use
+# (numpy, absl-py, flatbuffers) is already here.
+python3 -m pip install -q --disable-pip-version-check --no-deps 'mediapipe==1.2.3'
 python3 -m pytest "$@"
