@@ -154,9 +154,11 @@ def export_and_report(model, job: ExportJob, out: Path, quantization: str = "int
     temporary name and renamed at the end.
     """
     quantized = convert_with_metadata(model, job, quantization, io_dtype)
+    written = LiteModel(quantized, job.mean, job.std)
     report: dict = {
-        "model": out.name, "task": job.task, "quantization": quantization, "io_dtype": io_dtype,
-        "output_dtype": job.output_dtype or io_dtype,
+        "model": out.name, "task": job.task, "quantization": quantization,
+        # as the file has them (a detector's outputs stay float32 whatever io_dtype says)
+        "io_dtype": np.dtype(written.input["dtype"]).name, "output_dtype": np.dtype(written.outputs[0]["dtype"]).name,
         "labels": job.labels, "normalization": {"mean": job.mean, "std": job.std},
         "data": job.data_note, **job.extra,
     }
@@ -167,7 +169,7 @@ def export_and_report(model, job: ExportJob, out: Path, quantization: str = "int
         report["size_ratio"] = len(quantized) / len(reference)
         models = {"float32": LiteModel(reference, job.mean, job.std)}
         if quantization != "float32":
-            models[quantization] = LiteModel(quantized, job.mean, job.std)
+            models[quantization] = written
         probe = job.heldout.images[0] if job.heldout else job.representative[0]
         latency = invoke_latency_ms(models, probe, runs=latency_runs)
         report["latency"] = {"runner": "ai_edge_litert Interpreter, XNNPACK, 1 thread", "cpu": cpu_description(),

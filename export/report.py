@@ -21,7 +21,7 @@ def write_markdown(report: dict, path: Path) -> None:
     for w in report.get("warnings", []):
         lines += [f"> **WARNING:** {w}", ""]
     lines += [f"- task: {report['task']}; quantization: {report['quantization']} "
-              f"(input {report['io_dtype']}, output {report.get('output_dtype', report['io_dtype'])})",
+              f"(input {report['io_dtype']}, output {report['output_dtype']})",
               f"- input normalization: (pixel - {report['normalization']['mean']}) / "
               f"{report['normalization']['std']}"]
     if report.get("data"):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -115,6 +116,8 @@ def test_train_export_run_round_trip(tmp_path: Path) -> None:
     assert LiteModel(info.content, 127.5, 127.5).input_shape == (1, 64, 96, 3)  # --size HxW
     for suffix in (".report.json", ".report.md", ".report.png"):
         assert (tmp_path / f"block{suffix}").is_file()
+    report = json.loads((tmp_path / "block.report.json").read_text())
+    assert (report["io_dtype"], report["output_dtype"]) == ("uint8", "float32")  # as the file has them
     assert not list(tmp_path.glob("*.part"))
 
 
