@@ -105,6 +105,7 @@ def convert(
     weight tensor one scale: a smaller file (a scale and a 64-bit zero point per channel add up
     in a small model), at some risk to accuracy that the export report shows.
     """
+    model = float32_model(model)
     input_shape = (1, *model.input_shape[1:])
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -151,6 +152,35 @@ def convert(
     tflite_model = pack(flat, len(tflite_model))
     log.info("converted %s to %s TFLite (%d bytes)", model.name, quantization, len(tflite_model))
     return tflite_model
+
+
+def float32_model(model: keras.Model) -> keras.Model:
+    """``model``, or where any layer computes in another type, a copy with the same weights that
+    computes in float32.
+
+    A model trained with mixed precision (on a GPU: ``train.runner.use_mixed_precision_if_gpu``)
+    keeps float16 layers, and the TFLite converter refuses their float16 ops ("'tf.Conv2D' op is
+    neither a custom op nor a flex op"). Its variables are float32 already.
+    """
+    def layers(m):
+        for layer in m.layers:
+            yield layer
+            yield from layers(layer) if hasattr(layer, "layers") else ()
+
+    others = {layer.dtype_policy.compute_dtype for layer in layers(model)} - {"float32"}
+    if not others:
+        return model
+
+    def as_float32(node):
+        if isinstance(node, dict):
+            return {k: "float32" if k == "dtype" and isinstance(v, dict) and str(v.get("class_name", "")).endswith(
+                "DTypePolicy") else as_float32(v) for k, v in node.items()}
+        return [as_float32(v) for v in node] if isinstance(node, list) else node
+
+    copy = model.__class__.from_config(as_float32(model.get_config()))
+    copy.set_weights(model.get_weights())
+    log.info("%s has layers computing in %s: exporting a float32 copy", model.name, ", ".join(sorted(others)))
+    return copy
 
 
 def outputs_in_postprocess_order(model: schema.ModelT) -> None:

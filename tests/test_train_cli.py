@@ -205,6 +205,50 @@ def test_killed_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert (run / "final.keras").is_file()
 
 
+MIXED_PRECISION = """
+import sys
+import keras
+keras.mixed_precision.set_global_policy("mixed_float16")  # what train.runner does on a GPU
+sys.argv[0] = "edgevision"
+from edgevision.cli import main
+main()
+"""
+
+
+def test_model_trained_in_mixed_precision_exports(tmp_path: Path) -> None:
+    """On a GPU the recipes train in mixed precision, and the saved model keeps its float16
+    layers, which the TFLite converter refuses. Export makes a float32 copy with the same
+    weights: the file gives the trained model's class map."""
+    import subprocess
+    import sys
+
+    from cli_runner import REPO
+    from edgevision.inference.modelfile import read_model_file
+    from export.litert import LiteModel
+    from train.layers import load_model
+    from train.segment import custom_objects, inference_model
+
+    data = _mask_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", MIXED_PRECISION, "train", "segment", str(data), "--size", "32",
+                           "--epochs", "2", "--batch", "4", "--out", str(run)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trained = load_model(run / "final.keras", custom_objects=custom_objects(2))
+    assert trained.get_layer("stem_conv").dtype_policy.compute_dtype == "float16"
+    out = tmp_path / "m.tflite"
+    result = edgevision("export", run, "-o", out, "--float32", "--no-report", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = np.stack([cv2.resize(cv2.imread(str(p)), (32, 32))[..., ::-1]
+                       for p in sorted((data / "images").glob("*.png"))])
+    expected = np.asarray(inference_model(trained, (32, 32)).predict((images.astype(np.float32) - 127.5) / 127.5,
+                                                                      verbose=0), np.float32)
+    lite = LiteModel(out.read_bytes(), 127.5, 127.5)
+    got = np.stack([lite(np.ascontiguousarray(image))[0] for image in images])
+    assert read_model_file(out).metadata.labels == ["background", "block"]
+    assert np.abs(got - expected).max() < 0.05 * np.ptp(expected)  # float16 against float32 arithmetic
+
+
 @pytest.mark.parametrize("crop", ["48", "96"])
 def test_bad_segmenter_crop(tmp_path: Path, crop: str) -> None:
     out = tmp_path / "run"
