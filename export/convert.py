@@ -20,7 +20,7 @@ from ai_edge_litert import schema_py_generated as schema
 import keras
 
 from export.flatbuffer import pack, unpack
-from export.ssd_uint8 import POSTPROCESS_OP, custom_code, uint8_postprocess_inputs
+from export.ssd_uint8 import POSTPROCESS_OP, postprocess_op, uint8_postprocess_inputs
 
 log = logging.getLogger(__name__)
 
@@ -162,25 +162,27 @@ def float32_model(model: keras.Model) -> keras.Model:
     keeps float16 layers, and the TFLite converter refuses their float16 ops ("'tf.Conv2D' op is
     neither a custom op nor a flex op"). Its variables are float32 already.
     """
-    def layers(m):
-        for layer in m.layers:
-            yield layer
-            yield from layers(layer) if hasattr(layer, "layers") else ()
-
-    others = {layer.dtype_policy.compute_dtype for layer in layers(model)} - {"float32"}
-    if not others:
+    config = model.get_config()
+    float32_config = _float32_policies(config)
+    if float32_config == config:
         return model
-
-    def as_float32(node):
-        if isinstance(node, dict):
-            return {k: "float32" if k == "dtype" and isinstance(v, dict) and str(v.get("class_name", "")).endswith(
-                "DTypePolicy") else as_float32(v) for k, v in node.items()}
-        return [as_float32(v) for v in node] if isinstance(node, list) else node
-
-    copy = model.__class__.from_config(as_float32(model.get_config()))
+    copy = model.__class__.from_config(float32_config)
     copy.set_weights(model.get_weights())
-    log.info("%s has layers computing in %s: exporting a float32 copy", model.name, ", ".join(sorted(others)))
+    log.info("%s has layers computing in mixed precision: exporting a float32 copy", model.name)
     return copy
+
+
+def _float32_policies(node):
+    """A Keras config (nested dicts and lists) with every layer's dtype policy set to float32."""
+    if isinstance(node, list):
+        return [_float32_policies(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _float32_policies(v) for k, v in node.items()}
+    policy = node.get("dtype")
+    if isinstance(policy, dict) and policy.get("config", {}).get("name", "float32") != "float32":
+        out["dtype"] = "float32"
+    return out
 
 
 def outputs_in_postprocess_order(model: schema.ModelT) -> None:
@@ -192,8 +194,7 @@ def outputs_in_postprocess_order(model: schema.ModelT) -> None:
     output descriptions, as MediaPipe does, need the op's order, which every published SSD has.
     """
     graph = model.subgraphs[0]
-    codes = model.operatorCodes
-    op = next(op for op in graph.operators if custom_code(codes[op.opcodeIndex]) == POSTPROCESS_OP)
+    op = postprocess_op(model)
     if sorted(int(i) for i in graph.outputs) != sorted(int(i) for i in op.outputs):
         raise ValueError(f"the model's outputs are not the four of {POSTPROCESS_OP}")
     graph.outputs = list(op.outputs)

@@ -39,10 +39,7 @@ def uint8_postprocess_inputs(model: schema.ModelT) -> None:
     """
     graph = model.subgraphs[0]
     codes = model.operatorCodes
-    custom = [op for op in graph.operators if custom_code(codes[op.opcodeIndex]) == POSTPROCESS_OP]
-    if len(custom) != 1:
-        raise ValueError(f"expected one {POSTPROCESS_OP} op, found {len(custom)}")
-    boxes_in, scores_in, anchors_in = custom[0].inputs[:3]
+    boxes_in, scores_in, anchors_in = postprocess_op(model).inputs[:3]
     quantize_code = _opcode_index(model, schema.BuiltinOperator.QUANTIZE)
     for tensor_index in (boxes_in, scores_in):
         producer = next((op for op in graph.operators if tensor_index in op.outputs), None)
@@ -73,7 +70,16 @@ def _quantization(scale: list[float], zero_point: list[int]) -> schema.Quantizat
     return q
 
 
-def custom_code(code) -> str | None:
+def postprocess_op(model: schema.ModelT) -> schema.OperatorT:
+    """The model's one ``TFLite_Detection_PostProcess`` op; ``ValueError`` if it has none or more."""
+    codes = model.operatorCodes
+    found = [op for op in model.subgraphs[0].operators if _custom_code(codes[op.opcodeIndex]) == POSTPROCESS_OP]
+    if len(found) != 1:
+        raise ValueError(f"expected one {POSTPROCESS_OP} op, found {len(found)}")
+    return found[0]
+
+
+def _custom_code(code) -> str | None:
     return code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
 
 
