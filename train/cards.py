@@ -25,12 +25,11 @@ def write_card(path: Path, title: str, summary: str, data: str, architecture: st
     for metric in [k for k in acc.get("float32", {}) if "/" not in k]:
         rows.append(f"| {metric} | {acc['float32'][metric]:.4f} | {acc[q][metric]:.4f} |")
     lat = report["latency"]
-    output = report.get("output_dtype", report["io_dtype"])  # reports before 2026-12-07 had one type
     lines = [
         f"# {title}", "",
         summary, "",
         "## Files", "",
-        f"- `{report['model']}`: {q} (input {report['io_dtype']}, output {output}, "
+        f"- `{report['model']}`: {q} (input {report['io_dtype']}, output {report['output_dtype']}, "
         f"{report['size_bytes'][q] / 1024:.1f} KiB; "
         f"the float32 export is {report['size_bytes']['float32'] / 1024:.1f} KiB, ratio {report['size_ratio']:.2f})",
         f"- export report: `reports/{Path(report['model']).stem}.report.md` (JSON and PNG beside it)",
