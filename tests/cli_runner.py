@@ -30,9 +30,14 @@ class Completed:
         ]
 
 
-def edgevision(*args: str | Path, timeout: float = 120, env: dict | None = None) -> Completed:
+def edgevision(*args: str | Path, timeout: float = 120, env: dict | None = None, before: str = "") -> Completed:
+    """``edgevision ARGS``; ``before``: Python run first in the same process, to set up TensorFlow
+    as a GPU machine would (split the CPU into devices, mixed precision) before the CLI starts."""
+    command = ["-m", "edgevision"]
+    if before:
+        command = ["-c", f"{before}\nimport sys\nsys.argv[0] = 'edgevision'\nfrom edgevision.cli import main\nmain()"]
     proc = subprocess.run(
-        [sys.executable, "-m", "edgevision", *map(str, args)],
+        [sys.executable, *command, *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -206,12 +206,8 @@ def test_killed_run_resumes_where_it_stopped(tmp_path: Path) -> None:
 
 
 MIXED_PRECISION = """
-import sys
 import keras
 keras.mixed_precision.set_global_policy("mixed_float16")  # what train.runner does on a GPU
-sys.argv[0] = "edgevision"
-from edgevision.cli import main
-main()
 """
 
 
@@ -219,10 +215,6 @@ def test_model_trained_in_mixed_precision_exports(tmp_path: Path) -> None:
     """On a GPU the recipes train in mixed precision, and the saved model keeps its float16
     layers, which the TFLite converter refuses. Export makes a float32 copy with the same
     weights: the file gives the trained model's class map."""
-    import subprocess
-    import sys
-
-    from cli_runner import REPO
     from edgevision.inference.modelfile import read_model_file
     from export.litert import LiteModel
     from train.layers import load_model
@@ -230,9 +222,8 @@ def test_model_trained_in_mixed_precision_exports(tmp_path: Path) -> None:
 
     data = _mask_dataset(tmp_path / "data")
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-c", MIXED_PRECISION, "train", "segment", str(data), "--size", "32",
-                           "--epochs", "2", "--batch", "4", "--out", str(run)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = edgevision("train", "segment", data, "--size", "32", "--epochs", "2", "--batch", "4", "--out", run,
+                      timeout=300, before=MIXED_PRECISION)
     assert proc.returncode == 0, proc.stderr[-2000:]
     trained = load_model(run / "final.keras", custom_objects=custom_objects(2))
     assert trained.get_layer("stem_conv").dtype_policy.compute_dtype == "float16"

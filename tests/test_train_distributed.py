@@ -120,13 +120,9 @@ def test_two_workers_train_the_other_recipes(tmp_path: Path, task: str) -> None:
 
 
 SPLIT_CPU = """
-import sys
 import tensorflow as tf
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
                                            [tf.config.LogicalDeviceConfiguration()] * 2)
-sys.argv[0] = "edgevision"
-from edgevision.cli import main
-main()
 """
 
 
@@ -137,9 +133,8 @@ def test_mirrored_strategy_on_two_devices(tmp_path: Path) -> None:
     from edgevision.inference.modelfile import read_model_file
 
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-c", SPLIT_CPU, "train", "segment", _mask_dataset(tmp_path / "data", n=16),
-                           "--size", "32", "--epochs", "2", "--batch", "4", "--strategy", "mirrored", "--out", str(run)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = edgevision("train", "segment", _mask_dataset(tmp_path / "data", n=16), "--size", "32", "--epochs", "2",
+                      "--batch", "4", "--strategy", "mirrored", "--out", run, timeout=300, before=SPLIT_CPU)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "strategy MirroredStrategy, 2 replica(s)" in proc.stderr
     losses = [float(row["loss"]) for row in csv.DictReader((run / "history.csv").open())]
