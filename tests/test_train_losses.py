@@ -80,3 +80,26 @@ def test_foreground_head_is_depth_to_space_of_the_block_predictions() -> None:
     probe = keras.Model(model.input, [model.get_layer("fg_subpixels").output, model.get_layer("fg_full").output])
     blocks, full = probe.predict(np.random.default_rng(0).normal(size=(2, 64, 32, 3)), verbose=0)
     np.testing.assert_allclose(full, tf.nn.depth_to_space(blocks, 4).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("size", [None, (64, 96)])
+def test_exported_map_takes_the_foreground_log_odds_from_the_background_score(size) -> None:
+    """The exported scores: the upsampled class logits, less the foreground head's full-size
+    log-odds on the background class only (at the trained size, and at another one)."""
+    import keras
+
+    from train.models import fcn_segmenter
+    from train.segment import inference_model
+
+    model = fcn_segmenter(3, (64, 32, 3), width=0.25)
+    exported = inference_model(model, size)
+    twin = model if size is None else fcn_segmenter(3, (*size, 3), width=0.25)
+    twin.set_weights(model.get_weights())
+    x = np.random.default_rng(1).normal(size=(2, *(size or (64, 32)), 3)).astype(np.float32)
+    logits, foreground = keras.Model(twin.input, [twin.get_layer("logits").output, twin.get_layer("fg_full").output])(x)
+    upsampled = keras.layers.UpSampling2D(4, interpolation="bilinear")(logits).numpy()
+    scores = exported.predict(x, verbose=0)
+    assert scores.shape == (2, *(size or (64, 32)), 3)
+    np.testing.assert_allclose(scores[..., 1:], upsampled[..., 1:], atol=1e-5)
+    np.testing.assert_allclose(scores[..., 0], upsampled[..., 0] - foreground.numpy()[..., 0], atol=1e-5)
+    assert np.abs(foreground.numpy()).max() > 1e-3  # the head does contribute

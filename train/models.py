@@ -124,9 +124,10 @@ def fcn_segmenter(num_classes: int, input_shape=(160, 160, 3), width: float = 1.
     of perfect quarter-size maps, 0.96 mIoU) brings the map back to the input size. The input
     sides must be multiples of 32.
 
-    The foreground head is for training only: from the decoder's stride-4 features and the raw
-    pixels of each 4x4 block it predicts the 16 pixels of the block (sub-pixel convolution,
-    as in ESPCN), so outlines are learnt pixel by pixel. Export keeps the class logits alone.
+    The foreground head: from the decoder's stride-4 features and the raw pixels of each 4x4
+    block it predicts the 16 pixels of the block (sub-pixel convolution, as in ESPCN), so
+    outlines are learnt pixel by pixel; the exported map takes its outlines from it as well
+    (``train.segment.inference_model``).
     """
     import keras
     from keras import layers
