@@ -110,13 +110,32 @@ def time_budget(seconds: float | None):
     return TimeBudget()
 
 
+def checkpoint(path: Path):
+    """A Keras callback that saves the model to ``path`` after every epoch, whole or not at all.
+
+    Keras writes a ``.keras`` file in place, so a run killed mid-save (a power cut) would leave a
+    truncated checkpoint that cannot be resumed; this writes a sibling file and renames it over
+    ``path``, which keeps the previous epoch's checkpoint until the new one is complete."""
+    import keras
+
+    class AtomicCheckpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+            self.model.save(partial)
+            os.replace(partial, path)
+
+    return AtomicCheckpoint()
+
+
 def callbacks(run_dir: Path, time_budget_s: float | None = None) -> list:
-    """The checkpoint to resume from, TensorBoard logs, a CSV log and the time budget."""
+    """The checkpoint to resume from, TensorBoard logs, a CSV log and the time budget.
+
+    The checkpoint comes before the CSV log, so a history row always has its checkpoint."""
     import keras
 
     run_dir.mkdir(parents=True, exist_ok=True)
     out = [
-        keras.callbacks.ModelCheckpoint(str(run_dir / "last.keras")),
+        checkpoint(run_dir / "last.keras"),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         time_budget(time_budget_s),
     ]
