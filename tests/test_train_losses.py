@@ -1,4 +1,4 @@
-"""The segmenter's loss: cross-entropy against class shares plus a soft Dice term per class."""
+"""The segmenter's loss: cross-entropy against class shares plus the Lovász-softmax term."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("keras")
 
-from train.segment import make_pixel_loss  # noqa: E402
+from train.segment import lovasz_softmax, make_pixel_loss  # noqa: E402
 
 CLASSES = 11
 
@@ -24,10 +24,10 @@ def _two_digits() -> np.ndarray:
     return class_map
 
 
-def _loss(dice_weight: float, truth: np.ndarray, predicted: np.ndarray) -> float:
+def _loss(lovasz_weight: float, truth: np.ndarray, predicted: np.ndarray) -> float:
     probs = np.clip(_shares(predicted), 1e-6, 1.0)
     probs /= probs.sum(-1, keepdims=True)
-    return float(make_pixel_loss(CLASSES, dice_weight=dice_weight)(_shares(truth), probs))
+    return float(make_pixel_loss(CLASSES, lovasz_weight=lovasz_weight)(_shares(truth), probs))
 
 
 def test_a_perfect_map_costs_almost_nothing() -> None:
@@ -35,18 +35,32 @@ def test_a_perfect_map_costs_almost_nothing() -> None:
     assert _loss(1.0, truth, truth) < 0.01
 
 
-def test_dice_counts_a_missed_small_digit_like_a_missed_large_one() -> None:
+def test_lovasz_counts_a_missed_small_digit_like_a_missed_large_one() -> None:
     """Cross-entropy charges a missed digit by its pixels; IoU, the score, charges every class
-    alike. The Dice term is what makes the 6-pixel digit matter."""
+    alike. The Lovász term is what makes the 6-pixel digit matter."""
     truth = _two_digits()
     miss_small, miss_large = truth.copy(), truth.copy()
     miss_small[truth == 1] = 0
     miss_large[truth == 2] = 0
-    dice_small = _loss(1.0, truth, miss_small) - _loss(0.0, truth, miss_small)
-    dice_large = _loss(1.0, truth, miss_large) - _loss(0.0, truth, miss_large)
+    lovasz_small = _loss(1.0, truth, miss_small) - _loss(0.0, truth, miss_small)
+    lovasz_large = _loss(1.0, truth, miss_large) - _loss(0.0, truth, miss_large)
     assert _loss(0.0, truth, miss_small) < 0.2 * _loss(0.0, truth, miss_large)
-    assert dice_small == pytest.approx(dice_large, rel=0.2)
-    assert dice_small > 0.05  # one class of ten missed: about a tenth
+    assert lovasz_small == pytest.approx(lovasz_large, rel=0.2)
+    assert lovasz_small > 0.3  # one of the three classes present missed: about a third
+
+
+def test_lovasz_of_a_hard_map_is_one_minus_its_mean_iou() -> None:
+    """On 0/1 predictions the Lovász extension is exact: 1 - IoU of each class in the truth,
+    averaged over those classes."""
+    truth = _two_digits()
+    predicted = truth.copy()
+    predicted[8:10, 4:12] = 0   # the large digit's top two rows called background
+    predicted[1:3, 5:7] = 1     # the small digit drawn two columns too wide
+    predicted[14, 0:3] = 3      # a class that is not in the truth
+    ious = [((truth == c) & (predicted == c)).sum() / ((truth == c) | (predicted == c)).sum() for c in (0, 1, 2)]
+    loss = float(lovasz_softmax(_shares(truth), _shares(predicted)))
+    assert loss == pytest.approx(1.0 - np.mean(ious), abs=1e-6)
+    assert loss > 0.1
 
 
 def _foreground_loss(truth: np.ndarray, predicted: np.ndarray) -> float:

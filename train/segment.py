@@ -98,30 +98,51 @@ def _crop(image, mask, side: int, at_random: bool):
     return both[..., :3], both[..., 3]
 
 
-def make_pixel_loss(num_classes: int, foreground_weight: float = 3.0, dice_weight: float = 1.0):
+def make_pixel_loss(num_classes: int, foreground_weight: float = 3.0, lovasz_weight: float = 1.0):
     def pixel_loss(y_true, probs):
         """Per-pixel cross-entropy against class shares, object pixels weighted up (thin strokes
-        are a small fraction of a frame and would otherwise be learnt last), plus a soft Dice
-        term per object class over the batch: the score is IoU, which cross-entropy alone does
-        not weigh (a class's missed and extra pixels count by their share of the frame)."""
+        are a small fraction of a frame and would otherwise be learnt last), plus the
+        Lovász-softmax term over the batch: a smooth stand-in for 1 - IoU, the score, which
+        cross-entropy alone does not weigh (a class's missed and extra pixels count by their
+        share of the frame)."""
         import keras.ops as ops
 
         ce = -ops.sum(y_true * ops.log(ops.clip(probs, 1e-7, 1.0)), axis=-1)
         weight = 1.0 + (foreground_weight - 1.0) * (1.0 - y_true[..., 0])
         loss = ops.sum(ce * weight) / ops.sum(weight)
-        if dice_weight:
-            overlap = ops.sum(y_true[..., 1:] * probs[..., 1:], axis=(0, 1, 2))
-            total = ops.sum(y_true[..., 1:] + probs[..., 1:], axis=(0, 1, 2))
-            loss += dice_weight * (1.0 - ops.mean((2.0 * overlap + 1.0) / (total + 1.0)))
+        if lovasz_weight:
+            loss += lovasz_weight * lovasz_softmax(y_true, probs)
         return loss
 
     return pixel_loss
 
 
+def lovasz_softmax(y_true, probs):
+    """The Lovász-softmax loss (Berman et al., CVPR 2018) over every pixel of the batch, averaged
+    over the classes present: each class's pixel errors, sorted, weighed by how much each one
+    adds to that class's Jaccard loss. ``y_true`` may be class shares (soft labels)."""
+    import keras.ops as ops
+
+    classes = ops.shape(probs)[-1]
+    truth = ops.transpose(ops.reshape(y_true, (-1, classes)))  # [classes, pixels]
+    errors = ops.abs(truth - ops.transpose(ops.reshape(probs, (-1, classes))))
+    pixels = ops.shape(errors)[-1]
+    errors_sorted, order = ops.top_k(errors, pixels)
+    truth_sorted = ops.take_along_axis(truth, order, axis=-1)
+    total = ops.sum(truth, axis=-1, keepdims=True)
+    intersection = total - ops.cumsum(truth_sorted, axis=-1)
+    union = total + ops.cumsum(1.0 - truth_sorted, axis=-1)
+    jaccard = 1.0 - intersection / union
+    steps = ops.concatenate([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], axis=-1)
+    per_class = ops.sum(errors_sorted * ops.stop_gradient(steps), axis=-1)
+    present = ops.cast(total[:, 0] > 0, per_class.dtype)
+    return ops.sum(per_class * present) / ops.maximum(ops.sum(present), 1.0)
+
+
 def make_foreground_loss(foreground_weight: float = 3.0):
     def foreground_loss(y_true, probs):
         """Binary cross-entropy of the full-size foreground map, foreground pixels weighted up as
-        in :func:`make_pixel_loss`, plus its soft Dice term. Learning the outlines pixel by pixel
+        in :func:`make_pixel_loss`, plus a soft Dice term. Learning the outlines pixel by pixel
         also sharpens the quarter-size class map: held-out mIoU 0.648 against 0.607 from the same
         pretrained encoder (float32 Keras models, one run each)."""
         import keras.ops as ops

@@ -304,8 +304,9 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
 
     Seven pretraining epochs, then four scene epochs: a fourth scene epoch gained about 0.015 of
     held-out mIoU, paid for by batch normalization on the fused kernel (a fifth off a scene step);
-    11.7-14.3 minutes on the AMD VNNI machine, where three epochs with Keras' batch norm took
-    12.1-12.4 and 19.7 on a slow Intel Xeon (docs/training.md). The pretraining's learning rate
+    13.2-15.0 minutes on the AMD VNNI machine with the Lovász-softmax loss (11.7-14.3 with Dice),
+    where three epochs with Keras' batch norm took 12.1-12.4 and 19.7 on a slow Intel Xeon
+    (docs/training.md). The pretraining's learning rate
     is 6e-3: at 2e-3 the wide encoder named 77% of fresh crops after three epochs, at 4e-3-8e-3
     87%; whole runs gained about 0.005 of mIoU over 720 held-out scenes."""
     from export.pipeline import ExportJob, HeldOut, export_and_report
@@ -382,7 +383,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
         "clear of the digits (shapes that are not digits), 240x240 stretched to 160x160; colour jitter. "
         "A digit's pixels (ink alpha > 0.5 at 240x240, then the class that covers most of each pixel "
         "at 160x160) are its class; the loss compares the model's quarter-size map with each class's "
-        "share of every 4x4 block: cross-entropy plus a soft Dice term per digit class; a second "
+        "share of every 4x4 block: cross-entropy plus the Lovász-softmax loss (a smooth stand-in for "
+        "1 - IoU, the score, which counts every class alike); a second "
         "head predicts the full-size digit-or-background map (binary cross-entropy plus soft Dice), so "
         f"outlines are learnt pixel by pixel; the export keeps it for the outlines. Held out: {SEGMENTER_HELD_OUT:,} scenes of held-out digits on three held-out "
         "photos (coffee, chelsea, rocket).",
@@ -394,7 +396,8 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
         "logits rather than softmax probabilities draws sharper outlines and saves the softmax), "
         "with the foreground head's full-size log-odds that a pixel is a digit taken from the "
         "background's score (the head draws outlines pixel by pixel; held-out int8 mIoU 0.788 -> "
-        "0.799 with the same weights, for about 0.35 ms more a frame here); int8 "
+        "0.799 with the same weights on the model before this one, for about 0.35 ms more a frame "
+        "here); int8 "
         "with uint8 input (what MediaPipe's ImageSegmenter takes) and int8 output (a uint8 output "
         "would cost a requantizing pass over the whole map). "
         "Input (pixel - 127.5) / 127.5.",
