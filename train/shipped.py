@@ -306,9 +306,9 @@ def segmenter(run_dir: Path, skip_train: bool = False, epochs: int = 4,
     held-out mIoU, paid for by batch normalization on the fused kernel (a fifth off a scene step);
     13.2-15.0 minutes on the AMD VNNI machine with the Lovász-softmax loss (11.7-14.3 with Dice),
     where three epochs with Keras' batch norm took 12.1-12.4 and 19.7 on a slow Intel Xeon
-    (docs/training.md). The pretraining's learning rate
-    is 6e-3: at 2e-3 the wide encoder named 77% of fresh crops after three epochs, at 4e-3-8e-3
-    87%; whole runs gained about 0.005 of mIoU over 720 held-out scenes."""
+    (docs/training.md). The pretraining's learning rate is 6e-3: at 2e-3 the wide encoder named
+    77% of fresh crops after three epochs, at 4e-3-8e-3 87%; whole runs gained about 0.005 of
+    mIoU over 720 held-out scenes."""
     from export.pipeline import ExportJob, HeldOut, export_and_report
     from train import pretrain, segment
     from train.digits import LABELS, load_split
